@@ -1,0 +1,190 @@
+"""Shared machinery of the coalition-decomposable metrics.
+
+Every metric keeps *per-contributor sufficient statistics*: sums over samples of some
+per-sample statistic, each sample counted with its membership weight for each
+contributor. Hard membership (one contributor per sample) is the one-hot special case;
+soft membership (a sample generated under a condition that several contributors share,
+with a responsibility per contributor summing to 1) uses the same states.
+
+A coalition S with contributor weights ``weights`` (default: data sizes n_i) gives
+contributor ``i`` the mixture share ``a_i = weights_i / sum_{j in S} weights_j`` (0 outside S),
+spread evenly over its unit of membership mass: the per-unit weight is
+``alpha_i = a_i / count_i`` where ``count_i = sum_x r_ix``. A sample ``x`` then carries weight
+``w_x = sum_i alpha_i r_ix``, and every weighted sum over samples is ``alpha @ state``.
+``sum_x w_x^2 = alpha^T Q alpha`` with ``Q_ij = sum_x r_ix r_jx`` (the membership Gram matrix,
+diagonal ``count`` for hard membership) is what unbiased (reliability-weighted) estimates need.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+
+def membership_matrix(contributors: Tensor | np.ndarray, num_contributors: int) -> Tensor:
+    """Turn contributor indices ``(N,)`` or a membership matrix ``(N, C)`` into float64 ``(N, C)``.
+
+    Integer indices must lie in ``[0, num_contributors)``; a membership matrix must be
+    non-negative with rows summing to 1.
+    """
+    contributors = torch.as_tensor(contributors)
+    if contributors.ndim == 1:
+        if contributors.dtype.is_floating_point or contributors.dtype == torch.bool:
+            raise ValueError(
+                "contributors must be integer indices of shape (N,) or a float membership matrix of shape "
+                f"(N, {num_contributors}); got a 1-d tensor of dtype {contributors.dtype}."
+            )
+        idx = contributors.long()
+        if idx.numel() and (idx.min() < 0 or idx.max() >= num_contributors):
+            raise ValueError(
+                f"contributor index out of range: got values in [{int(idx.min())}, {int(idx.max())}] but the "
+                f"metric has {num_contributors} contributors; map ids to indices 0..{num_contributors - 1}."
+            )
+        out = torch.zeros(idx.shape[0], num_contributors, dtype=torch.float64, device=idx.device)
+        out[torch.arange(idx.shape[0], device=idx.device), idx] = 1.0
+        return out
+    if contributors.ndim == 2:
+        if contributors.shape[1] != num_contributors:
+            raise ValueError(
+                f"membership matrix has {contributors.shape[1]} columns but the metric has "
+                f"{num_contributors} contributors."
+            )
+        member = contributors.to(torch.float64)
+        if (member < 0).any() or not torch.allclose(
+            member.sum(dim=1), torch.ones(member.shape[0], dtype=torch.float64, device=member.device)
+        ):
+            raise ValueError("membership rows must be non-negative and sum to 1 (one unit of mass per sample).")
+        return member
+    raise ValueError(f"contributors must have 1 or 2 dimensions, got shape {tuple(contributors.shape)}.")
+
+
+class ContributorMetric(Metric):
+    """Base class: per-contributor states, the full-set ``compute`` and ``compute_coalitions``.
+
+    Subclasses define ``_init_contributor_states(num_contributors)`` (calling
+    ``add_state`` with ``dist_reduce_fx="sum"``), ``_accumulate(data, member)`` (add a batch,
+    ``member`` the float64 ``(N, C)`` membership) and ``_compute_mixture(alpha, sum_w2)``
+    (the utility for each row of per-unit weights ``alpha`` of shape ``(k, C)``).
+
+    Parameters
+    ----------
+    feature : name of the bank array this metric reads (used by ``ProxyGame``).
+    num_contributors : number of contributors; when None it is set by the first caller
+        that knows it (``ProxyGame`` does), before any update.
+    """
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better: bool | None = None
+
+    def __init__(self, feature: str, num_contributors: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feature = feature
+        self.num_contributors: int | None = None
+        if num_contributors is not None:
+            self.set_num_contributors(num_contributors)
+
+    def set_num_contributors(self, num_contributors: int) -> None:
+        """Create the per-contributor states for ``num_contributors`` contributors (once)."""
+        if self.num_contributors is not None:
+            if self.num_contributors != num_contributors:
+                raise ValueError(
+                    f"{type(self).__name__} was set up for {self.num_contributors} contributors, "
+                    f"not {num_contributors}; create a new metric for a different bank."
+                )
+            return
+        if num_contributors < 1:
+            raise ValueError(f"num_contributors must be at least 1, got {num_contributors}.")
+        self.num_contributors = int(num_contributors)
+        c = self.num_contributors
+        self.add_state("count", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum", persistent=True)
+        self.add_state(
+            "membership_gram", torch.zeros(c, c, dtype=torch.float64), dist_reduce_fx="sum", persistent=True
+        )
+        self._init_contributor_states(c)
+
+    def _require_setup(self) -> int:
+        if self.num_contributors is None:
+            raise ValueError(
+                f"{type(self).__name__} does not know how many contributors there are: pass "
+                "num_contributors=... when creating it (ProxyGame does this for you)."
+            )
+        return self.num_contributors
+
+    def update(self, data: Tensor, contributors: Tensor) -> None:  # type: ignore[override]
+        """Add per-sample ``data`` (first dimension N) of samples owned by ``contributors``.
+
+        ``contributors`` is an int tensor ``(N,)`` of contributor indices, or a float
+        membership matrix ``(N, C)`` whose rows sum to 1.
+        """
+        c = self._require_setup()
+        data = torch.as_tensor(data)
+        member = membership_matrix(contributors, c).to(self.count.device)
+        if data.shape[0] != member.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}.update got {data.shape[0]} samples but {member.shape[0]} contributor "
+                "entries; give one contributor (or membership row) per sample."
+            )
+        self.count += member.sum(dim=0)
+        self.membership_gram += member.T @ member
+        self._accumulate(data.to(self.count.device), member)
+
+    def compute(self) -> Tensor:
+        """The utility of the whole sample set, every sample weighted equally."""
+        c = self._require_setup()
+        total = self.count.sum()
+        if total <= 0:
+            raise ValueError(f"{type(self).__name__}.compute called before any update.")
+        alpha = torch.full((1, c), 1.0, dtype=torch.float64, device=self.count.device) / total
+        return self._compute_mixture(alpha, self._sum_w2(alpha))[0]
+
+    def coalition_alpha(self, masks: np.ndarray | Tensor, weights: np.ndarray | Tensor) -> Tensor:
+        """Per-unit weights ``alpha`` (k, C) for coalitions ``masks`` (k, C) with contributor ``weights``."""
+        c = self._require_setup()
+        device = self.count.device
+        masks_t = torch.as_tensor(np.asarray(masks), device=device)
+        if masks_t.ndim != 2 or masks_t.shape[1] != c or masks_t.dtype != torch.bool:
+            raise ValueError(f"coalition masks must be a bool array of shape (k, {c}), got {tuple(masks_t.shape)}.")
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64), device=device)
+        if w.shape != (c,) or (w <= 0).any() or not torch.isfinite(w).all():
+            raise ValueError(f"contributor weights must be {c} positive finite numbers.")
+        share = masks_t.to(torch.float64) * w
+        totals = share.sum(dim=1, keepdim=True)
+        if (totals == 0).any():
+            row = int(torch.nonzero(totals[:, 0] == 0)[0])
+            raise ValueError(
+                f"coalition {row} is empty: a metric has no samples to evaluate; the empty coalition's value "
+                "is v_empty (given by the user or by a base-model bank)."
+            )
+        lacking = masks_t & (self.count <= 0)
+        if lacking.any():
+            row, who = (int(v) for v in torch.nonzero(lacking)[0])
+            raise ValueError(
+                f"contributor {who} is in coalition {row} but has no samples in the bank; generate samples "
+                "for it or drop it from the players."
+            )
+        safe_count = torch.where(self.count > 0, self.count, torch.ones_like(self.count))
+        return share / totals / safe_count
+
+    def compute_coalitions(self, masks: np.ndarray | Tensor, weights: np.ndarray | Tensor) -> Tensor:
+        """The utility of each coalition (float64 tensor of shape (k,)), all at once."""
+        alpha = self.coalition_alpha(masks, weights)
+        return self._compute_mixture(alpha, self._sum_w2(alpha))
+
+    def _sum_w2(self, alpha: Tensor) -> Tensor:
+        """``sum_x w_x^2`` for each row of ``alpha``."""
+        return torch.einsum("ki,ij,kj->k", alpha, self.membership_gram, alpha)
+
+    # subclass hooks -----------------------------------------------------------------
+    def _init_contributor_states(self, num_contributors: int) -> None:
+        raise NotImplementedError
+
+    def _accumulate(self, data: Tensor, member: Tensor) -> None:
+        raise NotImplementedError
+
+    def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
+        raise NotImplementedError
