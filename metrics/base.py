@@ -107,6 +107,12 @@ class ContributorMetric(Metric):
         )
         self._init_contributor_states(c)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # a metric created without num_contributors learns it from the saved states
+        if self.num_contributors is None and prefix + "count" in state_dict:
+            self.set_num_contributors(int(state_dict[prefix + "count"].shape[0]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _require_setup(self) -> int:
         if self.num_contributors is None:
             raise ValueError(
@@ -129,9 +135,11 @@ class ContributorMetric(Metric):
                 f"{type(self).__name__}.update got {data.shape[0]} samples but {member.shape[0]} contributor "
                 "entries; give one contributor (or membership row) per sample."
             )
+        # subclasses validate before they add anything: accumulate first, so that a rejected batch
+        # leaves every state (counts included) untouched
+        self._accumulate(data.to(self.count.device), member)
         self.count += member.sum(dim=0)
         self.membership_gram += member.T @ member
-        self._accumulate(data.to(self.count.device), member)
 
     def compute(self) -> Tensor:
         """The utility of the whole sample set, every sample weighted equally."""

@@ -1,0 +1,223 @@
+"""Coalition-decomposable Frechet Inception Distance.
+
+Per contributor the metric keeps the membership-weighted sum of features and of their
+outer products (float64). A coalition's mixture then has mean ``mu = alpha @ S1``, second
+moment ``M = sum_i alpha_i S2_i`` and the reliability-weighted unbiased covariance
+``(M - mu mu^T) / (1 - sum_x w_x^2)`` (``np.cov(X, aweights=w, ddof=1)``; ``ddof=1`` for equal
+weights). The Frechet distance to the reference uses the PSD square root ``R`` of the
+reference covariance, computed once, and batched eigenvalues of ``R S R`` per coalition.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import Tensor
+
+from .base import ContributorMetric
+
+ReferenceLike = Union[str, os.PathLike, tuple, Mapping, np.ndarray, Tensor]
+
+#: Bytes of float64 (d, d) matrices processed at once when evaluating many coalitions.
+_CHUNK_BYTES = 256 * 2**20
+
+
+def _reference_file_error(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"FID reference statistics file not found: '{path}'. Make it once from reference features with "
+        "`surrogateshap.metrics.fid.save_reference_statistics(path, features)` (or "
+        "`np.savez(path, mu=mu, sigma=sigma)`; clean-fid's stats files, e.g. from `cleanfid.fid."
+        "make_custom_stats` or its published `<dataset>_clean_<split>_<res>.npz`, work as they are), then "
+        "copy it to that path or point the metric's `reference` option at it. Nothing is downloaded here."
+    )
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    if isinstance(array, Tensor):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array, dtype=np.float64)
+
+
+def statistics_from_features(features: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance (``np.cov``, ddof=1) of features ``(N, d)``, float64."""
+    feats = _to_numpy(features)
+    if feats.ndim != 2 or feats.shape[0] < 2:
+        raise ValueError(f"reference features must have shape (N >= 2, d), got {feats.shape}.")
+    if not np.isfinite(feats).all():
+        raise ValueError("reference features contain NaN or infinite values.")
+    return feats.mean(axis=0), np.atleast_2d(np.cov(feats, rowvar=False))
+
+
+def load_reference_statistics(reference: ReferenceLike) -> tuple[np.ndarray, np.ndarray]:
+    """Turn any accepted ``reference`` into float64 ``(mu (d,), sigma (d, d))``.
+
+    Accepted: a ``(mu, sigma)`` tuple; a mapping with ``"mu"`` and ``"sigma"``; a features
+    array ``(N, d)`` (mean and unbiased covariance are computed); or the path of an ``.npz``
+    file with ``mu`` and ``sigma`` (our files and clean-fid's stats files alike) or with
+    ``feats`` (clean-fid's KID reference files).
+    """
+    if isinstance(reference, (str, os.PathLike)):
+        path = Path(reference).expanduser()
+        if not path.is_file():
+            raise _reference_file_error(path)
+        with np.load(path, allow_pickle=False) as stats:
+            keys = set(stats.files)
+            if {"mu", "sigma"} <= keys:
+                mu, sigma = stats["mu"], stats["sigma"]
+            elif "feats" in keys:
+                return statistics_from_features(stats["feats"])
+            else:
+                raise ValueError(
+                    f"FID reference file '{path}' has arrays {sorted(keys)}; it needs 'mu' and 'sigma' "
+                    "(or 'feats')."
+                )
+    elif isinstance(reference, Mapping):
+        if not {"mu", "sigma"} <= set(reference):
+            raise ValueError(f"a reference mapping needs keys 'mu' and 'sigma', got {sorted(reference)}.")
+        mu, sigma = reference["mu"], reference["sigma"]
+    elif isinstance(reference, tuple):
+        if len(reference) != 2:
+            raise ValueError(f"a reference tuple must be (mu, sigma), got {len(reference)} items.")
+        mu, sigma = reference
+    elif isinstance(reference, (np.ndarray, Tensor)):
+        return statistics_from_features(reference)
+    else:
+        raise TypeError(
+            "reference must be a (mu, sigma) tuple, a {'mu', 'sigma'} mapping, a features array (N, d) or the "
+            f"path of an .npz statistics file; got {type(reference).__name__}."
+        )
+    mu, sigma = np.atleast_1d(_to_numpy(mu)), np.atleast_2d(_to_numpy(sigma))
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"reference mu must be (d,) and sigma (d, d); got {mu.shape} and {sigma.shape}.")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ValueError("reference statistics contain NaN or infinite values.")
+    return mu, sigma
+
+
+def save_reference_statistics(path: str | os.PathLike, features: np.ndarray | Tensor) -> Path:
+    """Write the mean and unbiased covariance of ``features`` as an ``.npz`` with ``mu`` and ``sigma``.
+
+    The format is clean-fid's (``np.savez_compressed(path, mu=..., sigma=...)``).
+    """
+    mu, sigma = statistics_from_features(features)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:  # a file handle keeps numpy from appending ".npz"
+        np.savez_compressed(fh, mu=mu, sigma=sigma)
+    return path
+
+
+def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+    """Symmetric PSD square root of a symmetric matrix (negative eigenvalues clamped to 0)."""
+    sym = (np.asarray(sigma, dtype=np.float64) + np.asarray(sigma, dtype=np.float64).T) / 2
+    evals, evecs = scipy.linalg.eigh(sym)
+    return (evecs * np.sqrt(np.clip(evals, 0.0, None))) @ evecs.T
+
+
+def frechet_distance_batch(
+    mu: Tensor, sigma: Tensor, mu_ref: Tensor, sigma_ref_sqrt: Tensor, trace_ref: Tensor | float
+) -> Tensor:
+    """Frechet distances of ``k`` Gaussians ``(mu (k, d), sigma (k, d, d))`` to one reference.
+
+    ``sigma_ref_sqrt`` is the symmetric PSD square root ``R`` of the reference covariance and
+    ``trace_ref`` its trace; ``tr sqrt(S S_r) = sum sqrt(eig(R S R))`` (eigenvalues clamped at 0).
+    """
+    mu = mu.to(torch.float64)
+    sigma = sigma.to(torch.float64)
+    root = sigma_ref_sqrt.to(device=sigma.device, dtype=torch.float64)
+    diff = mu - mu_ref.to(device=mu.device, dtype=torch.float64)
+    inner = root @ sigma @ root
+    inner = (inner + inner.transpose(-1, -2)) / 2
+    tr_covmean = torch.linalg.eigvalsh(inner).clamp_min(0).sqrt().sum(dim=-1)
+    trace = torch.diagonal(sigma, dim1=-2, dim2=-1).sum(dim=-1)
+    return (diff * diff).sum(dim=-1) + trace + trace_ref - 2 * tr_covmean
+
+
+class ContributorFID(ContributorMetric):
+    """FID of any coalition's sample mixture against fixed reference statistics (lower is better).
+
+    Parameters
+    ----------
+    feature : bank array with per-sample features ``(N, d)`` (e.g. 2048-d Inception pool features).
+    reference : ``(mu, sigma)``, a ``{"mu", "sigma"}`` mapping, reference features ``(N, d)``, or the
+        path of an ``.npz`` with ``mu`` and ``sigma`` (clean-fid's stats files work as they are).
+    num_contributors : number of contributors (see ``ContributorMetric``).
+    """
+
+    higher_is_better = False
+
+    def __init__(
+        self,
+        feature: str = "inception",
+        reference: ReferenceLike | None = None,
+        num_contributors: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if reference is None:
+            raise ValueError(
+                "ContributorFID needs reference statistics: pass reference=<path to an .npz with mu and sigma>, "
+                "(mu, sigma), or reference features (N, d)."
+            )
+        mu_ref, sigma_ref = load_reference_statistics(reference)
+        super().__init__(feature=feature, num_contributors=None, **kwargs)
+        self.dim = int(mu_ref.shape[0])
+        # the reference is configuration, not accumulated state: buffers follow .to(device) but are
+        # kept out of the state_dict
+        self.register_buffer("mu_ref", torch.from_numpy(mu_ref), persistent=False)
+        self.register_buffer("sigma_ref_sqrt", torch.from_numpy(psd_sqrt(sigma_ref)), persistent=False)
+        self.register_buffer("trace_ref", torch.tensor(float(np.trace(sigma_ref)), dtype=torch.float64),
+                             persistent=False)
+        if num_contributors is not None:
+            self.set_num_contributors(num_contributors)
+
+    def _init_contributor_states(self, num_contributors: int) -> None:
+        d = self.dim
+        self.add_state("sum_features", torch.zeros(num_contributors, d, dtype=torch.float64),
+                       dist_reduce_fx="sum", persistent=True)
+        self.add_state("sum_outer", torch.zeros(num_contributors, d, d, dtype=torch.float64),
+                       dist_reduce_fx="sum", persistent=True)
+
+    def _accumulate(self, data: Tensor, member: Tensor) -> None:
+        if data.ndim != 2 or data.shape[1] != self.dim:
+            raise ValueError(
+                f"ContributorFID expects features of shape (N, {self.dim}) matching the reference, got "
+                f"{tuple(data.shape)}."
+            )
+        x = data.to(torch.float64)
+        if not torch.isfinite(x).all():
+            raise ValueError("ContributorFID got NaN or infinite features.")
+        self.sum_features += member.T @ x
+        # only contributors with membership in this batch, only their rows: hard membership costs
+        # N d^2 in all, as for a single covariance
+        for c in torch.nonzero(member.sum(dim=0) > 0)[:, 0].tolist():
+            rows = torch.nonzero(member[:, c] > 0)[:, 0]
+            xc = x[rows]
+            self.sum_outer[c] += (xc * member[rows, c, None]).T @ xc
+
+    def mixture_statistics(self, alpha: Tensor, sum_w2: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean ``(k, d)`` and unbiased covariance ``(k, d, d)`` of each row of ``alpha``."""
+        lonely = sum_w2 >= 1 - 1e-12
+        if lonely.any():
+            row = int(torch.nonzero(lonely)[0])
+            raise ValueError(
+                f"coalition {row} puts all its weight on a single sample: a covariance needs at least two "
+                "samples; generate more samples per contributor."
+            )
+        mu = alpha @ self.sum_features
+        second = (alpha @ self.sum_outer.reshape(self.sum_outer.shape[0], -1)).reshape(-1, self.dim, self.dim)
+        cov = (second - mu[:, :, None] * mu[:, None, :]) / (1 - sum_w2)[:, None, None]
+        return mu, (cov + cov.transpose(-1, -2)) / 2
+
+    def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
+        chunk = max(1, _CHUNK_BYTES // (8 * self.dim * self.dim))
+        out = []
+        for start in range(0, alpha.shape[0], chunk):
+            mu, cov = self.mixture_statistics(alpha[start:start + chunk], sum_w2[start:start + chunk])
+            out.append(frechet_distance_batch(mu, cov, self.mu_ref, self.sigma_ref_sqrt, self.trace_ref))
+        return torch.cat(out)

@@ -1,0 +1,41 @@
+"""Weighted mean of a per-sample score: the simplest coalition-decomposable utility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import ContributorMetric
+
+
+class ContributorMean(ContributorMetric):
+    """Mixture-weighted mean of a per-sample scalar score ``(N,)`` (or ``(N, 1)``).
+
+    State: per contributor the membership-weighted sum of scores (float64). A coalition's
+    value is ``alpha @ sum_scores`` = ``sum_x w_x s_x`` with ``sum_x w_x = 1``.
+    """
+
+    def __init__(self, feature: str, num_contributors: int | None = None, **kwargs: Any) -> None:
+        super().__init__(feature=feature, num_contributors=num_contributors, **kwargs)
+
+    def _init_contributor_states(self, num_contributors: int) -> None:
+        self.add_state("sum_scores", torch.zeros(num_contributors, dtype=torch.float64),
+                       dist_reduce_fx="sum", persistent=True)
+
+    def _accumulate(self, data: Tensor, member: Tensor) -> None:
+        if data.ndim == 2 and data.shape[1] == 1:
+            data = data[:, 0]
+        if data.ndim != 1:
+            raise ValueError(
+                f"{type(self).__name__} expects one score per sample, shape (N,) or (N, 1); got "
+                f"{tuple(data.shape)}."
+            )
+        scores = data.to(torch.float64)
+        if not torch.isfinite(scores).all():
+            raise ValueError(f"{type(self).__name__} got NaN or infinite scores.")
+        self.sum_scores += member.T @ scores
+
+    def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
+        return alpha @ self.sum_scores

@@ -1,0 +1,24 @@
+"""Rate of a behaviour (e.g. a spurious marker) over a coalition's samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .mean import ContributorMean
+
+
+class ContributorRate(ContributorMean):
+    """Mixture-weighted mean of a per-sample 0/1 flag or score in ``(N,)``, e.g. a marker detector.
+
+    ``higher_is_better`` defaults to False: the audited behaviour is unwanted.
+    """
+
+    def __init__(
+        self,
+        feature: str = "marker",
+        num_contributors: int | None = None,
+        higher_is_better: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(feature=feature, num_contributors=num_contributors, **kwargs)
+        self.higher_is_better = bool(higher_is_better)

@@ -1,0 +1,71 @@
+"""Monte-Carlo permutation sampling with antithetic (reversed) permutations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..games import CachedGame
+from .attribution import Attribution
+
+
+def _prefix_masks(perm: np.ndarray) -> np.ndarray:
+    """The n + 1 prefix coalitions of a permutation, empty first."""
+    n = perm.size
+    masks = np.zeros((n + 1, n), dtype=bool)
+    order = np.zeros(n, dtype=np.int64)
+    order[perm] = np.arange(n)
+    masks[1:] = order[None, :] < np.arange(1, n + 1)[:, None]
+    return masks
+
+
+def permutation_shapley(
+    game: CachedGame,
+    budget: int,
+    seed: int = 0,
+    antithetic: bool = True,
+    max_permutations: int | None = None,
+) -> Attribution:
+    """Shapley values averaged over random permutations, using at most ``budget`` distinct coalitions.
+
+    Each draw is a permutation and, with ``antithetic``, its reverse; a draw is kept only
+    if its new coalitions still fit in the budget. ``std`` is the standard error over
+    draws. Sampling stops at the first draw that would exceed the budget, or after
+    ``max_permutations`` draws (default: ``budget``), since once every coalition has been
+    seen further permutations are free but add nothing new.
+    """
+    n = game.n_players
+    rng = np.random.default_rng(seed)
+    max_draws = budget if max_permutations is None else int(max_permutations)
+    seen = {np.packbits(np.zeros(n, dtype=bool)).tobytes(), np.packbits(np.ones(n, dtype=bool)).tobytes()}
+    draws: list[list[np.ndarray]] = []
+    while len(draws) < max_draws:
+        perm = rng.permutation(n)
+        members = [perm, perm[::-1].copy()] if antithetic else [perm]
+        prefixes = [_prefix_masks(p) for p in members]
+        new = {np.packbits(row).tobytes() for block in prefixes for row in block} - seen
+        if len(seen) + len(new) > budget:
+            break
+        seen |= new
+        draws.append(members)
+    if not draws:
+        need = 2 * (n - 1) + 2 if antithetic and n > 2 else n + 1
+        raise ValueError(
+            f"budget={budget} is too small for one {'antithetic pair of permutations' if antithetic else 'permutation'} "
+            f"of {n} players (needs about {need} distinct coalitions); raise the budget."
+        )
+    perms = np.array([p for members in draws for p in members])
+    masks = np.concatenate([_prefix_masks(p) for p in perms])
+    values = game(masks).reshape(len(perms), n + 1)
+    marginal = np.zeros((len(perms), n))
+    np.put_along_axis(marginal, perms, np.diff(values, axis=1), axis=1)
+    per_draw = marginal.reshape(len(draws), -1, n).mean(axis=1)
+    std = per_draw.std(axis=0, ddof=1) / np.sqrt(len(draws)) if len(draws) > 1 else None
+    return Attribution(
+        values=per_draw.mean(axis=0),
+        std=std,
+        v_empty=float(values[0, 0]),
+        v_full=float(values[0, -1]),
+        method="permutation",
+        n_evaluations=game.n_evaluations,
+        diagnostics={"n_permutations": int(len(perms)), "antithetic": antithetic},
+    )

@@ -1,0 +1,170 @@
+import json
+
+import numpy as np
+import pytest
+from known_games import glove, planted_pair, weighted_majority
+
+from surrogateshap import TabularGame, all_coalitions, estimate
+from surrogateshap.games import CachedGame, FunctionGame, MoebiusGame
+
+FAST = {"max_depth": 4, "n_estimators": 150, "learning_rate": 0.1, "reg_alpha": 0}
+SMALL_GRID = {"max_depth": [2, 4], "n_estimators": [30, 120], "learning_rate": [0.1], "reg_alpha": [0]}
+
+
+def rel_err(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@pytest.fixture(scope="module")
+def game12():
+    return MoebiusGame.random(12, order=3, n_terms=25, seed=11)
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [
+        ("exact", {}),
+        ("permutation", {}),
+        ("kernelshap", {}),
+        ("kernelshap", {"sampling": "leverage"}),
+        ("surrogateshap", {"params": FAST, "n_bootstrap": 3}),
+        ("surrogateshap", {"params": FAST, "n_bootstrap": 0, "adjust": "msr", "cv": 3}),
+    ],
+)
+def test_efficiency_and_budget(game12, method, options):
+    counted = CachedGame(game12)
+    att = estimate(counted, method, budget=200, seed=1, **options)
+    assert att.values.sum() == pytest.approx(att.v_full - att.v_empty, abs=1e-9)
+    assert att.n_evaluations == counted.n_evaluations
+    assert att.n_evaluations <= (2**12 if method == "exact" else 200)
+    assert att.method == method
+    if method != "exact":
+        assert att.std is not None and att.std.shape == (12,) and np.all(att.std >= 0)
+
+
+def test_loo_is_the_marginal_at_the_full_coalition():
+    game, _ = weighted_majority()
+    att = estimate(game, "loo")
+    # removing player 0 from {0,1,2,3} leaves weight 3 >= quota: no player is pivotal
+    np.testing.assert_allclose(att.values, [0, 0, 0, 0])
+    g, *_ = planted_pair(n=5, i=0, j=3, strength=2.0)
+    att = estimate(g, "loo")
+    full = g(np.ones((1, 5), bool))[0]
+    drop = np.ones((5, 5), bool) & ~np.eye(5, dtype=bool)
+    np.testing.assert_allclose(att.values, full - g(drop))
+    assert att.n_evaluations == 7
+
+
+@pytest.mark.parametrize("sampling", ["kernel", "leverage"])
+@pytest.mark.parametrize("paired", [True, False])
+def test_kernelshap_is_exact_at_full_budget(sampling, paired):
+    game = MoebiusGame.random(8, order=3, n_terms=12, seed=4)
+    att = estimate(game, "kernelshap", budget=2**8, sampling=sampling, paired=paired, n_bootstrap=0)
+    np.testing.assert_allclose(att.values, game.shapley_values(), atol=1e-9)
+
+
+def test_small_hand_games_recovered_by_kernelshap_and_permutation():
+    for game, phi in (glove(), weighted_majority()):
+        np.testing.assert_allclose(estimate(game, "kernelshap", budget=2**game.n_players).values, phi, atol=1e-9)
+        perm = estimate(game, "permutation", budget=2**game.n_players, max_permutations=4000)
+        np.testing.assert_allclose(perm.values, phi, atol=0.05)
+
+
+def test_symmetry_and_dummy_within_std():
+    # players 0 and 1 symmetric, player 5 a dummy
+    w = np.array([1.0, 1.0, 0.5, -0.3, 0.8, 0.0])
+    game = FunctionGame(lambda m: (m @ w) ** 2 + 1.5 * (m[:, 0] & m[:, 2]) + 1.5 * (m[:, 1] & m[:, 2]), 6)
+    exact = estimate(game, "exact")
+    assert exact.values[0] == pytest.approx(exact.values[1], abs=1e-12)
+    assert exact.values[5] == pytest.approx(0.0, abs=1e-12)
+    for method, options in [
+        ("permutation", {}),
+        ("kernelshap", {}),
+        ("surrogateshap", {"params": FAST, "n_bootstrap": 10}),
+    ]:
+        att = estimate(game, method, budget=40, seed=3, **options)
+        spread = 4 * np.hypot(att.std[0], att.std[1]) + 1e-9
+        assert abs(att.values[0] - att.values[1]) <= spread, method
+        assert abs(att.values[5]) <= 4 * att.std[5] + 0.05 * np.abs(exact.values).max(), method
+
+
+def test_every_method_converges_to_exact(game12):
+    exact = estimate(game12, "exact").values
+    budgets = (64, 512, 4096)
+    for method, options, final_tol in [
+        ("kernelshap", {"n_bootstrap": 0}, 1e-9),
+        ("kernelshap", {"sampling": "leverage", "n_bootstrap": 0}, 1e-9),
+        ("permutation", {}, 0.05),
+        # a tree ensemble with row subsampling does not interpolate: it converges to within its fit
+        ("surrogateshap", {"params": FAST, "n_bootstrap": 0}, 0.04),
+        ("surrogateshap", {"params": FAST, "n_bootstrap": 0, "adjust": "msr", "cv": 3}, 0.04),
+    ]:
+        errors = [
+            np.median([rel_err(estimate(game12, method, budget=b, seed=s, **options).values, exact) for s in (0, 1)])
+            for b in budgets
+        ]
+        assert errors[-1] < errors[0], (method, options, errors)
+        assert errors[-1] <= final_tol, (method, options, errors)
+
+
+def test_surrogate_values_equal_enumeration_of_the_surrogate():
+    n = 10
+    game = MoebiusGame.random(n, order=3, n_terms=20, seed=8)
+    att = estimate(game, "surrogateshap", budget=300, seed=0, params=FAST, n_bootstrap=0)
+    sur = att.surrogate
+    table = sur.predict(all_coalitions(n))
+    enum = estimate(TabularGame(all_coalitions(n), table), "exact")
+    scale = np.abs(table).max()
+    np.testing.assert_allclose(sur.shap_values_, enum.values, atol=1e-5 * scale)
+    off = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(sur.interactions_[off], enum.interactions[off], atol=1e-5 * scale)
+    # the attribution is the surrogate's values plus one equal efficiency shift
+    shift = att.values - sur.shap_values_
+    np.testing.assert_allclose(shift, shift.mean(), atol=1e-9)
+    assert shift.mean() == pytest.approx(att.diagnostics["efficiency_shift"])
+    np.testing.assert_allclose(np.diag(att.interactions), att.values)
+    # the exact tree decomposition reproduces the model and its Moebius coefficients rebuild it
+    np.testing.assert_allclose(sur.tree_game_(all_coalitions(n)), table, atol=1e-5 * scale)
+    terms, coefs = sur.moebius(max_order=n)
+    contains = ~(terms[None] & ~all_coalitions(n)[:, None]).any(-1)
+    np.testing.assert_allclose(contains @ coefs, table, atol=1e-5 * scale)
+
+
+def test_surrogate_grid_search_reports_cross_validation():
+    game = MoebiusGame.random(10, order=2, n_terms=10, seed=9)
+    att = estimate(game, "surrogateshap", budget=150, seed=2, param_grid=SMALL_GRID, cv=3, n_bootstrap=0)
+    assert att.diagnostics["best_params"]["max_depth"] in (2, 4)
+    assert att.diagnostics["best_params"]["n_estimators"] in (30, 120)
+    assert 0.5 < att.diagnostics["cv_r2"] <= 1.0
+    assert 0.5 < att.diagnostics["cv_spearman"] <= 1.0
+    oof = att.surrogate.cv_predictions_
+    assert np.isnan(oof[:2]).all() and np.isfinite(oof[2:]).all()
+
+
+def test_msr_correction_is_exact_when_every_coalition_is_seen():
+    from surrogateshap.estimators.surrogate_shap import msr_residual_shapley
+
+    game = MoebiusGame.random(7, order=3, n_terms=10, seed=1)
+    masks = all_coalitions(7)
+    values = game(masks)
+    phi = msr_residual_shapley(masks[1:-1], values[1:-1], values[0], values[-1])
+    np.testing.assert_allclose(phi, game.shapley_values(), atol=1e-12)
+
+
+def test_interactions_recover_a_planted_pair():
+    game, phi, inter = planted_pair(n=6, i=1, j=4, strength=3.0)
+    att = estimate(game, "surrogateshap", budget=64, seed=0, params=FAST, n_bootstrap=0)
+    off = att.interactions - np.diag(np.diag(att.interactions))
+    assert np.unravel_index(np.abs(off).argmax(), off.shape) in ((1, 4), (4, 1))
+    assert off[1, 4] == pytest.approx(3.0, rel=0.15)
+
+
+def test_attribution_frame_and_json(tmp_path, game12):
+    att = estimate(game12, "kernelshap", budget=100)
+    frame = att.to_frame()
+    assert list(frame.columns) == ["value", "std", "rank"]
+    assert frame["rank"].min() == 1 and frame.loc[frame["value"].idxmax(), "rank"] == 1
+    att.to_json(tmp_path / "a.json")
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["method"] == "kernelshap" and len(data["values"]) == 12
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary file left behind
