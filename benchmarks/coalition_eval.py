@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument(
         "--baseline-coalitions", type=int, default=None, help="run the clean-fid baseline on the first B only"
     )
+    parser.add_argument(
+        "--extrapolate-to", type=int, default=200, help="also print both times extrapolated to this many coalitions"
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="ProxyGame batch_size")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
@@ -116,6 +119,12 @@ def main() -> None:
         f"speed-up (baseline over proxy, {k} coalitions, proxy incl. feeding): {ratio:.1f}x; "
         f"per coalition excluding feeding: {per_base / (t_eval / k):.1f}x"
     )
+    if args.extrapolate_to != k:
+        n_x = args.extrapolate_to
+        print(
+            f"extrapolated to {n_x} coalitions: proxy {t_feed + t_eval / k * n_x:.0f} s, "
+            f"pooled clean-fid {per_base * n_x:.0f} s ({per_base * n_x / (t_feed + t_eval / k * n_x):.1f}x)"
+        )
     rel = np.abs(proxy[:kb] - baseline) / np.abs(baseline)
     print(
         f"FID values: {baseline.min():.3f} .. {baseline.max():.3f}; max relative difference "

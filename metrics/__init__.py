@@ -2,22 +2,32 @@
 
 from .aesthetic import AestheticScorer, ContributorAestheticScore, LaionAestheticMLP, load_aesthetic_head
 from .base import ContributorMetric, membership_matrix
+from .cluster_entropy import ContributorClusterEntropy, fit_ward_centers
 from .extractors import CleanFIDInception
 from .fid import ContributorFID, frechet_distance_batch, load_reference_statistics, save_reference_statistics
 from .inception_score import ContributorInceptionScore
 from .mean import ContributorMean
+from .paired_lpips import ContributorPairedLPIPS, PairedLPIPSScorer
+from .pairwise import ContributorMeanPairwiseDistance
 from .rate import ContributorRate
+from .vendi import ContributorVendiScore
 
 __all__ = [
     "AestheticScorer",
     "CleanFIDInception",
     "ContributorAestheticScore",
+    "ContributorClusterEntropy",
     "ContributorFID",
     "ContributorInceptionScore",
     "ContributorMean",
+    "ContributorMeanPairwiseDistance",
     "ContributorMetric",
+    "ContributorPairedLPIPS",
     "ContributorRate",
+    "ContributorVendiScore",
     "LaionAestheticMLP",
+    "PairedLPIPSScorer",
+    "fit_ward_centers",
     "frechet_distance_batch",
     "load_aesthetic_head",
     "load_reference_statistics",

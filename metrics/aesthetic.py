@@ -90,7 +90,9 @@ def load_aesthetic_head(path: str | os.PathLike, input_dim: int) -> nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise _missing_weights(
-            "Aesthetic head weights", path, HEAD_CONFIG_KEY,
+            "Aesthetic head weights",
+            path,
+            HEAD_CONFIG_KEY,
             "on a connected machine get the LAION aesthetic predictor's state dict (e.g. "
             "sac+logos+ava1-l14-linearMSE.pth from LAION's improved-aesthetic-predictor for ViT-L/14, "
             "768-d).",
@@ -123,7 +125,9 @@ def load_clip_vision(path: str | os.PathLike) -> nn.Module:
     path = Path(path).expanduser()
     if not (path / "config.json").is_file():
         raise _missing_weights(
-            "CLIP model folder", path, CLIP_CONFIG_KEY,
+            "CLIP model folder",
+            path,
+            CLIP_CONFIG_KEY,
             "on a connected machine save one with `CLIPModel.from_pretrained(<hub name, e.g. "
             "openai/clip-vit-large-patch14>).save_pretrained(DIR)` and `CLIPImageProcessor.from_pretrained("
             "<same>).save_pretrained(DIR)`.",
@@ -157,8 +161,13 @@ class AestheticScorer(nn.Module):
     batch_size : images per forward pass.
     """
 
-    def __init__(self, clip_path: str | os.PathLike, head_path: str | os.PathLike,
-                 device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        clip_path: str | os.PathLike,
+        head_path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ) -> None:
         super().__init__()
         device = torch.device(device)
         self.batch_size = int(batch_size)
@@ -198,7 +207,7 @@ class AestheticScorer(nn.Module):
         pixels = self.preprocess(images)
         out = []
         for start in range(0, pixels.shape[0], self.batch_size):
-            batch = pixels[start:start + self.batch_size].to(self.device)
+            batch = pixels[start : start + self.batch_size].to(self.device)
             out.append(F.normalize(self.clip(pixel_values=batch).image_embeds.float(), dim=-1))
         if not out:
             return torch.zeros(0, self.embed_dim, device=self.device)

@@ -154,10 +154,11 @@ class ContributorMetric(Metric):
         """Per-unit weights ``alpha`` (k, C) for coalitions ``masks`` (k, C) with contributor ``weights``."""
         c = self._require_setup()
         device = self.count.device
-        masks_t = torch.as_tensor(np.asarray(masks), device=device)
+        masks_t = (masks if isinstance(masks, Tensor) else torch.as_tensor(np.asarray(masks))).to(device)
         if masks_t.ndim != 2 or masks_t.shape[1] != c or masks_t.dtype != torch.bool:
             raise ValueError(f"coalition masks must be a bool array of shape (k, {c}), got {tuple(masks_t.shape)}.")
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64), device=device)
+        w = (weights if isinstance(weights, Tensor) else torch.as_tensor(np.asarray(weights, dtype=np.float64)))
+        w = w.to(device=device, dtype=torch.float64)
         if w.shape != (c,) or (w <= 0).any() or not torch.isfinite(w).all():
             raise ValueError(f"contributor weights must be {c} positive finite numbers.")
         share = masks_t.to(torch.float64) * w

@@ -7,6 +7,7 @@ Images are float tensors in [0, 1] or uint8 tensors in [0, 255], shape ``(B, 3, 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ class CleanFIDInception(nn.Module):
 
     feature_dim = 2048
 
-    def __init__(self, weights_path: str | os.PathLike, device: str | torch.device = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, weights_path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 64
+    ) -> None:
         super().__init__()
         path = Path(weights_path).expanduser()
         if path.is_dir():
@@ -84,7 +86,9 @@ class CleanFIDInception(nn.Module):
             )
         self.weights_path = path
         self.batch_size = int(batch_size)
-        self.base = torch.jit.load(str(path), map_location=torch.device(device)).eval()
+        with warnings.catch_warnings():  # clean-fid's file is TorchScript, whatever torch thinks of it
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*", category=FutureWarning)
+            self.base = torch.jit.load(str(path), map_location=torch.device(device)).eval()
         if not hasattr(self.base, "layers"):
             raise ValueError(
                 f"'{path}' is a TorchScript module without a `layers` submodule; it is not clean-fid's "
@@ -103,12 +107,13 @@ class CleanFIDInception(nn.Module):
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
         """Pool features ``(B, 2048)`` float32 (on CPU) for images in [0, 1] or uint8."""
-        pixels = clean_resize(images_to_uint8_range(images))
+        images = images_to_uint8_range(images)
+        if images.shape[0] == 0:
+            return torch.zeros(0, self.feature_dim)
+        pixels = clean_resize(images)
         feats = []
         for start in range(0, pixels.shape[0], self.batch_size):
-            x = pixels[start:start + self.batch_size].to(self.device)
+            x = pixels[start : start + self.batch_size].to(self.device)
             x = (x - 128) / 128
             feats.append(self.base.layers(x).reshape(x.shape[0], self.feature_dim).float().cpu())
-        if not feats:
-            return torch.zeros(0, self.feature_dim)
         return torch.cat(feats)

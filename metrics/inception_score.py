@@ -56,10 +56,18 @@ class ContributorInceptionScore(ContributorMetric):
     def _add_class_states(self, num_classes: int) -> None:
         c = self._require_setup()
         self.num_classes = int(num_classes)
-        self.add_state("sum_probs", torch.zeros(c, num_classes, dtype=torch.float64, device=self.count.device),
-                       dist_reduce_fx="sum", persistent=True)
-        self.add_state("sum_neg_entropy", torch.zeros(c, dtype=torch.float64, device=self.count.device),
-                       dist_reduce_fx="sum", persistent=True)
+        self.add_state(
+            "sum_probs",
+            torch.zeros(c, num_classes, dtype=torch.float64, device=self.count.device),
+            dist_reduce_fx="sum",
+            persistent=True,
+        )
+        self.add_state(
+            "sum_neg_entropy",
+            torch.zeros(c, dtype=torch.float64, device=self.count.device),
+            dist_reduce_fx="sum",
+            persistent=True,
+        )
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         if self.num_classes is None and prefix + "sum_probs" in state_dict:
@@ -71,8 +79,7 @@ class ContributorInceptionScore(ContributorMetric):
     def _probabilities(self, data: Tensor) -> Tensor:
         if data.ndim != 2 or data.shape[1] < 2:
             raise ValueError(
-                f"ContributorInceptionScore expects class probabilities of shape (N, K >= 2), got "
-                f"{tuple(data.shape)}."
+                f"ContributorInceptionScore expects class probabilities of shape (N, K >= 2), got {tuple(data.shape)}."
             )
         if self.num_classes is not None and data.shape[1] != self.num_classes:
             raise ValueError(

@@ -21,16 +21,16 @@ class ContributorMean(ContributorMetric):
         super().__init__(feature=feature, num_contributors=num_contributors, **kwargs)
 
     def _init_contributor_states(self, num_contributors: int) -> None:
-        self.add_state("sum_scores", torch.zeros(num_contributors, dtype=torch.float64),
-                       dist_reduce_fx="sum", persistent=True)
+        self.add_state(
+            "sum_scores", torch.zeros(num_contributors, dtype=torch.float64), dist_reduce_fx="sum", persistent=True
+        )
 
     def _accumulate(self, data: Tensor, member: Tensor) -> None:
         if data.ndim == 2 and data.shape[1] == 1:
             data = data[:, 0]
         if data.ndim != 1:
             raise ValueError(
-                f"{type(self).__name__} expects one score per sample, shape (N,) or (N, 1); got "
-                f"{tuple(data.shape)}."
+                f"{type(self).__name__} expects one score per sample, shape (N,) or (N, 1); got {tuple(data.shape)}."
             )
         scores = data.to(torch.float64)
         if not torch.isfinite(scores).all():

@@ -111,10 +111,12 @@ class PairedLPIPSScorer(nn.Module):
         images = images.to(device=next(self.lpips.parameters()).device, dtype=torch.float32)
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}.")
+        lo, hi = (0.0, 1.0) if self.normalize else (-1.0, 1.0)
+        if images.numel() and (images.min() < lo or images.max() > hi):
+            raise ValueError(f"float images must lie in [{lo:g}, {hi:g}] (normalize={self.normalize}).")
         if self.image_size is not None and tuple(images.shape[-2:]) != (self.image_size, self.image_size):
             size = (self.image_size, self.image_size)
             images = nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
-            lo, hi = (0.0, 1.0) if self.normalize else (-1.0, 1.0)
             images = images.clamp(lo, hi)  # antialiasing may overshoot the range slightly
         return images
 
@@ -166,7 +168,8 @@ class PairedLPIPSScorer(nn.Module):
         Each image goes through the network once (see :meth:`embed`), not once per pair.
         """
         if not self._embeddable:
-            return torch.stack([self(x.unsqueeze(0).expand(len(b), *x.shape), b) for x in a])
+            rows = [self(x.unsqueeze(0).expand(len(b), *x.shape), b) for x in a]
+            return torch.stack(rows) if rows else torch.zeros(0, len(b))
         ea, eb = self.embed(a), self.embed(b)
         return torch.cdist(ea, eb, compute_mode="donot_use_mm_for_euclid_dist").square()
 

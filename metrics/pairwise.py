@@ -225,14 +225,18 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
         super()._load_from_state_dict(*args, **kwargs)
 
     def sync(self, *args: Any, **kwargs: Any) -> None:
-        """DDP sync (gathers every rank's samples); drops the cached pair sums."""
-        self._invalidate()
+        """DDP sync (gathers every rank's samples); drops the cached pair sums if states changed."""
+        was_synced = self._is_synced
         super().sync(*args, **kwargs)
+        if self._is_synced != was_synced:
+            self._invalidate()
 
     def unsync(self, *args: Any, **kwargs: Any) -> None:
-        """Restore the local states after a sync; drops the cached pair sums."""
-        self._invalidate()
+        """Restore the local states after a sync; drops the cached pair sums if states changed."""
+        was_synced = self._is_synced
         super().unsync(*args, **kwargs)
+        if self._is_synced != was_synced:
+            self._invalidate()
 
     # values -----------------------------------------------------------------------
     def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:

@@ -65,8 +65,9 @@ def counterfactual(
     rows, masks = [], []
     for fraction in fractions:
         for which in ("top", "bottom"):
-            masks.append(removal_mask(attribution.values, fraction, which, keep))
-            rows.append({"fraction": fraction, "which": which, "n_selected": int((~masks[-1] if not keep else masks[-1]).sum())})
+            mask = removal_mask(attribution.values, fraction, which, keep)
+            masks.append(mask)
+            rows.append({"fraction": fraction, "which": which, "n_selected": int((mask if keep else ~mask).sum())})
     values = evaluate(game, np.array(masks))
     frame = pd.DataFrame(rows)
     frame["value"] = values

@@ -3,7 +3,12 @@ import math
 import numpy as np
 import pytest
 
-from surrogateshap.coalitions import all_coalitions, leave_one_out_coalitions, sample_coalitions, size_distribution
+from surrogateshap.coalitions import (
+    all_coalitions,
+    leave_one_out_coalitions,
+    sample_coalitions,
+    size_distribution,
+)
 
 
 def _keys(masks):

@@ -197,6 +197,8 @@ def test_pairwise_callable_distance_and_cache_invalidation():
     first = metric.compute_coalitions(masks, weights)
     n_calls = len(calls)
     metric.compute_coalitions(masks, weights)
+    metric.compute()
+    metric.compute_coalitions(masks, weights)
     assert len(calls) == n_calls  # pair sums are cached between updates
     np.testing.assert_allclose(
         first[0], ref_pairwise(x[:12], pooled_weights(ids[:12], masks[0], weights), "cityblock"), rtol=RTOL

@@ -7,11 +7,13 @@ import pytest
 import scipy.linalg
 import torch
 from cleanfid.fid import frechet_distance as cleanfid_frechet_distance
-
 from surrogateshap.metrics import ContributorFID, frechet_distance_batch, save_reference_statistics
 from surrogateshap.metrics.fid import load_reference_statistics
 
 RTOL = 1e-6
+
+# clean-fid's frechet_distance (the comparison here) passes scipy's deprecated `disp`
+pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")
 
 
 def pooled_weights(member: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -89,6 +91,18 @@ def test_rank_deficient_covariances() -> None:
     check_coalitions(metric, x, one_hot(ids, len(sizes)), masks, rng.uniform(1, 10, len(sizes)), mu_r, sigma_r)
 
 
+def test_rank_deficient_reference() -> None:
+    rng = np.random.default_rng(10)
+    d, sizes = 16, [30, 20, 25]
+    ref = rng.normal(size=(10, d))  # 10 reference samples in 16-d: a singular reference covariance
+    mu_r, sigma_r = ref.mean(axis=0), np.cov(ref, rowvar=False)
+    x, ids = make_bank(rng, sizes, d)
+    metric = ContributorFID(reference=ref, num_contributors=3)
+    metric.update(torch.from_numpy(x), torch.from_numpy(ids))
+    masks = random_masks(rng, 3, 3)
+    check_coalitions(metric, x, one_hot(ids, 3), masks, np.array(sizes, float), mu_r, sigma_r)
+
+
 def test_soft_membership() -> None:
     rng = np.random.default_rng(2)
     d, n, c = 10, 90, 4
@@ -126,8 +140,13 @@ def test_frechet_distance_batch_matches_cleanfid() -> None:
         a = rng.normal(size=(d, d))
         mus.append(rng.normal(size=d))
         sigmas.append(a @ a.T / d)
-    got = frechet_distance_batch(torch.tensor(np.array(mus)), torch.tensor(np.array(sigmas)),
-                                 torch.from_numpy(mu_r), root, float(np.trace(sigma_r)))
+    got = frechet_distance_batch(
+        torch.tensor(np.array(mus)),
+        torch.tensor(np.array(sigmas)),
+        torch.from_numpy(mu_r),
+        root,
+        float(np.trace(sigma_r)),
+    )
     want = [cleanfid_frechet_distance(m, s, mu_r, sigma_r) for m, s in zip(mus, sigmas, strict=True)]
     np.testing.assert_allclose(got.numpy(), want, rtol=RTOL)
 
@@ -170,8 +189,9 @@ def test_state_dict_round_trip(tmp_path) -> None:
     for n in (3, None):  # a fresh metric with or without num_contributors
         fresh = ContributorFID(reference=(mu_r, sigma_r), num_contributors=n)
         fresh.load_state_dict(torch.load(tmp_path / "fid.pt"))
-        torch.testing.assert_close(fresh.compute_coalitions(masks, np.ones(3)),
-                                   metric.compute_coalitions(masks, np.ones(3)))
+        torch.testing.assert_close(
+            fresh.compute_coalitions(masks, np.ones(3)), metric.compute_coalitions(masks, np.ones(3))
+        )
 
 
 def test_reference_formats(tmp_path) -> None:
@@ -185,8 +205,15 @@ def test_reference_formats(tmp_path) -> None:
     kid_file = tmp_path / "mydata_clean_custom_na_kid.npz"
     np.savez_compressed(kid_file, feats=feats)
     ours = save_reference_statistics(tmp_path / "ref" / "stats.npz", feats)
-    for reference in (feats, torch.from_numpy(feats), (mu, sigma), {"mu": mu, "sigma": sigma},
-                      str(cleanfid_file), kid_file, ours):
+    for reference in (
+        feats,
+        torch.from_numpy(feats),
+        (mu, sigma),
+        {"mu": mu, "sigma": sigma},
+        str(cleanfid_file),
+        kid_file,
+        ours,
+    ):
         got_mu, got_sigma = load_reference_statistics(reference)
         np.testing.assert_allclose(got_mu, mu, rtol=1e-12)
         np.testing.assert_allclose(got_sigma, sigma, rtol=1e-12, atol=1e-14)

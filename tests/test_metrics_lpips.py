@@ -92,6 +92,8 @@ def test_inputs_are_resized_and_uint8_accepted(scorer):
     torch.testing.assert_close(scorer(a, small), torch.zeros(3), atol=1e-5, rtol=0)
     a8 = (a * 255).round().to(torch.uint8)
     torch.testing.assert_close(scorer(a8, a8), torch.zeros(3), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        scorer(a * 2, a)
     with pytest.raises(ValueError, match="3, H, W"):
         scorer(torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32))
 
@@ -170,3 +172,16 @@ def test_scorer_feeds_metrics_end_to_end(scorer):
     np.testing.assert_allclose(
         scorer.pairwise(generated, generated).double().numpy(), dist, rtol=1e-4, atol=1e-6
     )
+
+
+def test_other_backbone_and_features_only_state_dict(tmp_path):
+    # a SqueezeNet backbone saved as a features-only, DataParallel-prefixed state dict
+    features = torchvision.models.squeezenet1_1(weights=None).features.state_dict()
+    path = tmp_path / "squeeze-features.pth"
+    torch.save({f"module.{k}": v for k, v in features.items()}, path)
+    scorer = PairedLPIPSScorer(path, net="squeeze", image_size=32)
+    torch.testing.assert_close(scorer.lpips.net.state_dict()["slices.0.0.weight"], features["0.weight"])
+    a = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    assert scorer(a, a).abs().max() < 1e-6 and (scorer(a, a.flip(0)) > 0).all()
+    with pytest.raises(KeyError, match="state dict of this backbone"):
+        PairedLPIPSScorer(path, net="alex")

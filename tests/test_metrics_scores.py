@@ -8,7 +8,6 @@ import pytest
 import scipy.special
 import scipy.stats
 import torch
-
 from surrogateshap.metrics import (
     AestheticScorer,
     ContributorAestheticScore,
@@ -198,13 +197,27 @@ def _tiny_clip_folder(path, full: bool, processor: bool):
     )
 
     torch.manual_seed(0)
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=32, patch_size=8, projection_dim=24)
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+        projection_dim=24,
+    )
     if full:
-        text = CLIPTextConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4,
-                              vocab_size=64, projection_dim=24)
-        model = CLIPModel(CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(),
-                                     projection_dim=24)).eval()
+        text = CLIPTextConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            vocab_size=64,
+            projection_dim=24,
+        )
+        model = CLIPModel(
+            CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=24)
+        ).eval()
     else:
         model = CLIPVisionModelWithProjection(vision).eval()
     model.save_pretrained(path)
@@ -243,6 +256,11 @@ def test_aesthetic_scorer_loads_local_clip_and_head(tmp_path, full, processor, h
     expected = head(_image_embeds(clip, pixels))[:, 0]
     torch.testing.assert_close(scores, expected.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(scorer.embed(images).norm(dim=1), torch.ones(5))
+    # at the model's own size preprocessing is only CLIP's normalisation, with or without a processor file
+    square = images[:, :, :32, :32]
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])[:, None, None]
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711])[:, None, None]
+    torch.testing.assert_close(scorer.preprocess(square), (square - mean) / std, rtol=1e-4, atol=1e-4)
     # uint8 images are the same pictures
     as_uint8 = (images * 255).round().to(torch.uint8)
     torch.testing.assert_close(scorer(as_uint8), scorer(as_uint8.float() / 255))

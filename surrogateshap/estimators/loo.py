@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..coalitions import leave_one_out_coalitions
 from ..games import CachedGame
 from .attribution import Attribution

@@ -49,9 +49,10 @@ def permutation_shapley(
         draws.append(members)
     if not draws:
         need = 2 * (n - 1) + 2 if antithetic and n > 2 else n + 1
+        what = "antithetic pair of permutations" if antithetic else "permutation"
         raise ValueError(
-            f"budget={budget} is too small for one {'antithetic pair of permutations' if antithetic else 'permutation'} "
-            f"of {n} players (needs about {need} distinct coalitions); raise the budget."
+            f"budget={budget} is too small for one {what} of {n} players "
+            f"(needs about {need} distinct coalitions); raise the budget."
         )
     perms = np.array([p for members in draws for p in members])
     masks = np.concatenate([_prefix_masks(p) for p in perms])

@@ -152,7 +152,8 @@ class TreeSurrogate:
             phi = np.asarray(explainer.shap_values(np.ones((1, n), np.float32)), dtype=np.float64).reshape(n)
         scale = max(1.0, abs(self.f_full_), abs(self.f_empty_))
         expected = float(np.ravel(explainer.expected_value)[0])
-        if abs(expected - self.f_empty_) > 1e-4 * scale or abs(phi.sum() - (self.f_full_ - self.f_empty_)) > 1e-4 * scale:
+        gap = phi.sum() - (self.f_full_ - self.f_empty_)
+        if abs(expected - self.f_empty_) > 1e-4 * scale or abs(gap) > 1e-4 * scale:
             raise RuntimeError(
                 "TreeSHAP check failed: expected_value must equal f(0) and the values must sum to f(1) - f(0) "
                 f"(got {expected} vs {self.f_empty_}, sum {phi.sum()} vs {self.f_full_ - self.f_empty_})."

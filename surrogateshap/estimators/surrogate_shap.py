@@ -50,31 +50,54 @@ def surrogate_shap(
     seed: int = 0,
     sampler: str = "shapley",
     paired: bool = False,
+    **options: Any,
+) -> Attribution:
+    """SurrogateSHAP values of ``game`` from at most ``budget`` evaluated coalitions.
+
+    Samples coalitions (``sampler``, ``paired``; the empty and the full coalition always
+    included), evaluates the game on them once, and hands them to
+    :func:`surrogate_shap_from_values` (``options`` are its keyword arguments).
+    """
+    sample = sample_coalitions(game.n_players, budget, sampler, seed=seed, paired=paired)
+    values = game(sample.masks)
+    att = surrogate_shap_from_values(sample.masks, values, seed=seed, **options)
+    att.n_evaluations = game.n_evaluations
+    att.diagnostics.update({"sampler": sampler, "paired": paired})
+    return att
+
+
+def surrogate_shap_from_values(
+    masks: np.ndarray,
+    values: np.ndarray,
+    seed: int = 0,
     params: dict[str, Any] | None = None,
     param_grid: dict[str, list[Any]] | None = None,
     cv: int = 5,
     n_bootstrap: int = 20,
     adjust: str | None = None,
 ) -> Attribution:
-    """SurrogateSHAP values of ``game`` from at most ``budget`` evaluated coalitions.
+    """SurrogateSHAP values from coalitions already evaluated (e.g. retraining results).
 
-    1. Sample coalitions (``sampler``; empty and full always included), evaluate the game.
-    2. Fit :class:`TreeSurrogate` (parameters by ``cv``-fold cross-validation over
+    ``masks`` (k, n) must contain the empty and the full coalition; within each size the
+    other coalitions should be a uniform draw (as every sampler here makes them).
+
+    1. Fit :class:`TreeSurrogate` (parameters by ``cv``-fold cross-validation over
        ``param_grid``, or fixed ``params``).
-    3. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
+    2. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
        cross-checked against the exact path decomposition.
-    4. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
+    3. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
        adjustment. For each fold k, ``phi(f_-k)`` plus the maximum-sample-reuse estimate of
        the Shapley values of the residual ``v - f_-k`` on fold k's coalitions (out-of-fold
-       residuals, :func:`msr_residual_shapley`); averaged over folds. ``std`` is then the spread across folds divided by sqrt(folds).
-    5. Efficiency: the surrogate's values sum to ``f(N) - f(empty)``, not to the game's
+       residuals, :func:`msr_residual_shapley`); averaged over folds. ``std`` is then the
+       spread across folds divided by sqrt(folds).
+    4. Efficiency: the surrogate's values sum to ``f(N) - f(empty)``, not to the game's
        ``v(N) - v(empty)``. The difference is split equally among the players (the
        minimum-norm shift that restores efficiency; it is the Shapley value of the residual
        game when only its empty and full values are known). The shift is reported in
        ``diagnostics["efficiency_shift"]``.
 
     Without adjustment ``std`` comes from ``n_bootstrap`` refits (best parameters) on
-    bootstrap resamples of the sampled coalitions, empty and full always kept.
+    bootstrap resamples of the coalitions, empty and full always kept (0 turns it off).
     ``interactions`` is the surrogate's exact pairwise Shapley interaction matrix, its
     diagonal the final values.
     """
@@ -82,16 +105,22 @@ def surrogate_shap(
         raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {adjust!r}.")
     if adjust == "msr" and cv < 2:
         raise ValueError("adjust='msr' needs out-of-fold residuals: use cv >= 2.")
-    n = game.n_players
-    sample = sample_coalitions(n, budget, sampler, seed=seed, paired=paired)
-    values = game(sample.masks)
+    masks = np.asarray(masks, dtype=bool)
+    values = np.asarray(values, dtype=np.float64)
+    n = masks.shape[1]
+    empty, full = ~masks.any(axis=1), masks.all(axis=1)
+    if not empty.any() or not full.any():
+        raise ValueError(
+            "SurrogateSHAP needs the value of the empty and of the full coalition among the evaluated "
+            "coalitions (they fix v_empty and v_full); add both rows."
+        )
+    order = np.concatenate([[np.argmax(empty), np.argmax(full)], np.flatnonzero(~empty & ~full)])
+    masks, values = masks[order], values[order]
     v_empty, v_full = float(values[0]), float(values[1])
-    surrogate = TreeSurrogate(params=params, param_grid=param_grid, cv=cv, seed=seed).fit(sample.masks, values)
+    surrogate = TreeSurrogate(params=params, param_grid=param_grid, cv=cv, seed=seed).fit(masks, values)
     plain = surrogate.shap_values_.copy()
     diagnostics: dict[str, Any] = {
-        "sampler": sampler,
-        "paired": paired,
-        "n_coalitions": len(sample),
+        "n_coalitions": int(masks.shape[0]),
         "best_params": surrogate.best_params_,
         "cv_r2": surrogate.cv_r2_,
         "cv_spearman": surrogate.cv_spearman_,
@@ -101,12 +130,11 @@ def surrogate_shap(
     if adjust == "msr":
         n_folds = len(surrogate.fold_game_)
         estimates = []
-        empty_full = sample.masks[:2]
         for fold, fold_game in enumerate(surrogate.fold_game_):
             rows = np.flatnonzero(surrogate.fold_ == fold)
-            r_empty, r_full = values[:2] - fold_game(empty_full)
-            residuals = values[rows] - fold_game(sample.masks[rows])
-            correction = msr_residual_shapley(sample.masks[rows], residuals, r_empty, r_full)
+            r_empty, r_full = values[:2] - fold_game(masks[:2])
+            residuals = values[rows] - fold_game(masks[rows])
+            correction = msr_residual_shapley(masks[rows], residuals, r_empty, r_full)
             estimates.append(fold_game.shapley_values() + correction)
         estimates = np.array(estimates)
         phi = estimates.mean(axis=0)
@@ -115,7 +143,7 @@ def surrogate_shap(
     else:
         phi = plain
         if n_bootstrap:
-            std = _bootstrap_std(sample.masks, values, surrogate, n_bootstrap, seed)
+            std = _bootstrap_std(masks, values, surrogate, n_bootstrap, seed)
     shift = (v_full - v_empty - phi.sum()) / n
     phi = phi + shift
     diagnostics["efficiency_shift"] = float(shift)
@@ -128,7 +156,7 @@ def surrogate_shap(
         v_empty=v_empty,
         v_full=v_full,
         method="surrogateshap",
-        n_evaluations=game.n_evaluations,
+        n_evaluations=int(masks.shape[0]),
         surrogate=surrogate,
         diagnostics=diagnostics,
     )

@@ -1,0 +1,39 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from surrogateshap import sample_coalitions
+from surrogateshap.cli import main
+from surrogateshap.games import MoebiusGame
+
+
+def test_help_runs_as_a_console_script():
+    out = subprocess.run([sys.executable, "-m", "surrogateshap.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "estimate" in out.stdout
+
+
+def test_estimate_from_csv_recovers_the_game(tmp_path):
+    game = MoebiusGame.random(6, order=2, n_terms=4, seed=0)
+    masks = sample_coalitions(6, 64, seed=0).masks
+    frame = pd.DataFrame(masks.astype(int), columns=[f"c{i}" for i in range(6)])
+    frame["value"] = game(masks)
+    frame.to_csv(tmp_path / "values.csv", index=False)
+    assert main(["estimate", "--values", str(tmp_path / "values.csv"), "--out", str(tmp_path / "o"),
+                 "--bootstrap", "0", "--cv", "3"]) == 0
+    data = json.loads((tmp_path / "o" / "attribution.json").read_text())
+    assert data["players"] == [f"c{i}" for i in range(6)]
+    values = np.array(data["values"])
+    assert np.corrcoef(values, game.shapley_values())[0, 1] > 0.95
+    assert (tmp_path / "o" / "attribution.csv").read_text().startswith("player,value,std,rank")
+
+
+def test_estimate_without_the_full_coalition_is_a_clear_error(tmp_path, capsys):
+    masks = sample_coalitions(4, 10, seed=0).masks[[0, 2, 3, 4]]
+    frame = pd.DataFrame(masks.astype(int), columns=list("abcd"))
+    frame["value"] = 1.0
+    frame.to_csv(tmp_path / "v.csv", index=False)
+    assert main(["estimate", "--values", str(tmp_path / "v.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "full coalition" in capsys.readouterr().err
