@@ -66,7 +66,7 @@ _SHARD_KEY = {name: f"__{name}__" for name in RESERVED_ARRAYS}
 _RANK_MANIFEST = re.compile(r"^manifest\.rank(\d+)\.json$")
 _SHARD_INDEX = re.compile(r"-(\d+)\.safetensors$")
 
-__all__ = ["BankWriter", "ContributorBank", "existing_rows", "FORMAT_VERSION"]
+__all__ = ["ShardWriter", "ContributorBank", "existing_rows", "FORMAT_VERSION"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -443,13 +443,13 @@ class ContributorBank:
                 raise ValueError(
                     f"{directory} already holds a contributor bank; pass overwrite=True to replace it "
                     "or choose "
-                    "another folder (to add rows, use append_shard or BankWriter)."
+                    "another folder (to add rows, use append_shard or ShardWriter)."
                 )
             for path in _manifest_paths(directory):
                 path.unlink()
             for path in directory.glob("shard-*.safetensors"):
                 path.unlink()
-        writer = BankWriter(
+        writer = ShardWriter(
             directory, self._n_examples, config=self._config, membership=self._membership is not None
         )
         n = len(self)
@@ -467,7 +467,7 @@ class ContributorBank:
 
         ``rank`` names the DDP rank (its own manifest and shard names); returns the shard's path.
         """
-        writer = BankWriter(
+        writer = ShardWriter(
             directory,
             self._n_examples,
             config=self._config,
@@ -537,7 +537,7 @@ class ContributorBank:
 
 
 # ----------------------------------------------------------------------------- writing
-class BankWriter:
+class ShardWriter:
     """Append shards to a bank folder, batch by batch, so a generation run can resume.
 
     Each writer owns one manifest: ``manifest.json`` (``rank=None``) or ``manifest.rank{r}.json``
@@ -758,7 +758,7 @@ def _read_manifests(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
     if not paths:
         raise ValueError(
             f"no contributor bank in {directory}: it has no {MANIFEST_NAME} or manifest.rank*.json "
-            "(write one with ContributorBank.save or BankWriter)."
+            "(write one with ContributorBank.save or ShardWriter)."
         )
     manifests = [(p, _read_manifest(p)) for p in paths]
     first_path, first = manifests[0]

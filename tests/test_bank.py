@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import surrogateshap.io
-from surrogateshap.bank import BankWriter, ContributorBank, existing_rows
+from surrogateshap.bank import ShardWriter, ContributorBank, existing_rows
 
 
 def make_bank(seed: int = 0, config: dict | None = None) -> tuple[ContributorBank, dict]:
@@ -138,7 +138,7 @@ def test_expected_config_mismatch_names_the_difference(tmp_path):
 
 def test_append_shards_then_load_merges_in_plan_order(tmp_path):
     bank, _ = make_bank()
-    writer = BankWriter(tmp_path, bank.n_examples, config=bank.config)
+    writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config)
     assert writer.existing_rows() == set()
     # write the plan in a scrambled order, batch by batch
     order = np.random.default_rng(1).permutation(len(bank))
@@ -161,15 +161,15 @@ def test_resume_helper_lists_existing_rows_and_writer_resumes(tmp_path):
     assert done == {("a", i) for i in range(4)} | {("c", i) for i in range(4)}
     assert ContributorBank.existing_rows(tmp_path) == done
     # a second run (new writer, same config) appends the rest and names its shard after the last one
-    writer = BankWriter(tmp_path, bank.n_examples, config=bank.config)
+    writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config)
     path = writer.append_bank(bank.select("b"))
     assert path.name == "shard-00002.safetensors"
     assert writer.existing_rows() == bank.row_keys()
     assert_same_bank(bank, ContributorBank.load(tmp_path))
     with pytest.raises(ValueError, match="different config"):
-        BankWriter(tmp_path, bank.n_examples, config={"run": 2})
+        ShardWriter(tmp_path, bank.n_examples, config={"run": 2})
     with pytest.raises(ValueError, match="other contributors"):
-        BankWriter(tmp_path, {"a": 1})
+        ShardWriter(tmp_path, {"a": 1})
     assert existing_rows(tmp_path / "absent") == set()
 
 
@@ -179,7 +179,7 @@ def test_per_rank_shards_merge_in_plan_order(tmp_path):
     for rank, part in enumerate(
         [rows[1::3], rows[0::3], rows[2::3]]
     ):  # uneven, interleaved, like DDP predict
-        writer = BankWriter(tmp_path, bank.n_examples, config=bank.config, rank=rank)
+        writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config, rank=rank)
         for batch in np.array_split(part, 2):
             writer.append_bank(bank._take(batch))
     names = sorted(os.listdir(tmp_path))
@@ -243,7 +243,7 @@ def test_missing_shard_is_named_and_writer_regenerates_it(tmp_path):
         ContributorBank.load(tmp_path)
     assert existing_rows(tmp_path) == bank.row_keys() - lost
     with pytest.warns(UserWarning, match="missing"):
-        writer = BankWriter(tmp_path, bank.n_examples, config=bank.config)
+        writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config)
     writer.append_bank(bank._take(np.arange(6, 12)))
     assert_same_bank(bank, ContributorBank.load(tmp_path))
 

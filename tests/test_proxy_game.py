@@ -7,8 +7,12 @@ import pytest
 import torch
 from surrogateshap.metrics.base import ContributorMetric
 
-from surrogateshap.bank import ContributorBank
-from surrogateshap.games import CachedGame, ProxyGame, evaluate
+from surrogateshap import (
+    CachedGame,
+    ContributorBank,  # the public contract: top-level imports
+    ProxyGame,
+)
+from surrogateshap.games import evaluate
 
 
 class MeanScore(ContributorMetric):
