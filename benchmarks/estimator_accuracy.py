@@ -1,10 +1,17 @@
 """Accuracy of every Shapley estimator against exact values, budget by budget.
 
-Games of 12 to 20 players with closed-form Shapley values (Moebius games with second- and
-third-order interactions). For each budget and seed, every method gets the same budget of
+Games of 12 to 20 players with exact Shapley values: Moebius games with second- and
+third-order interactions (closed form), and a 16-contributor proxy FID game on synthetic
+Gaussian features (a bank, ``ContributorFID``, v_empty from a far-away base bank; exact
+values by enumerating all 2^16 coalitions). Paired KernelSHAP and antithetic permutation
+sampling are exact on games of order <= 2, so the second-order game mainly checks that.
+For each budget and seed, every method gets the same budget of
 distinct coalitions; we report the normalised L2 error ||phi_hat - phi|| / ||phi|| and the
 Spearman correlation with the exact values, median over seeds, and the ratio of each
-method's error to SurrogateSHAP's (cross-validated parameters, no adjustment).
+method's error to SurrogateSHAP's (cross-validated parameters, no adjustment). Variants:
+``surrogateshap_fixed`` (the paper code's defaults), ``surrogateshap_cv`` (the paper's grid,
+5-fold CV), ``surrogateshap_linear`` (CV, trees boosted from the Shapley-kernel linear fit,
+paired sampling), each also with the MSR adjustment (``_msr``).
 
     python benchmarks/estimator_accuracy.py --out benchmarks/results/estimator_accuracy.csv
 
@@ -29,27 +36,64 @@ GAMES = {
     "moebius12_order3": dict(n=12, order=3, n_terms=30, seed=101),
     "moebius16_order2": dict(n=16, order=2, n_terms=40, seed=102),
     "moebius20_order3": dict(n=20, order=3, n_terms=60, seed=103),
+    "proxy_fid16": dict(n=16, seed=104),
 }
 BUDGETS = (64, 128, 256, 512, 1024)
 REFERENCE = "surrogateshap_cv"
 FIELDS = ["game", "budget", "seed", "method", "error", "spearman", "seconds"]
 
 
+_EXACT_CACHE: dict = {}
+
+
+def proxy_fid_game(n: int, seed: int, dim: int = 8, per_contributor: int = 64):
+    """A proxy FID game on synthetic features: contributors differ in mean shift and spread."""
+    from surrogateshap.metrics import ContributorFID
+
+    from surrogateshap import ContributorBank, ProxyGame
+
+    rng = np.random.default_rng(seed)
+    shift = rng.normal(scale=1.0, size=(n, dim))
+    spread = rng.uniform(0.5, 2.5, size=n)
+    feats = np.concatenate([shift[i] + spread[i] * rng.normal(size=(per_contributor, dim)) for i in range(n)])
+    ids = np.repeat([f"c{i:02d}" for i in range(n)], per_contributor)
+    sizes = {f"c{i:02d}": int(rng.integers(50, 500)) for i in range(n)}
+    bank = ContributorBank({"x": feats.astype(np.float32)}, ids, sizes)
+    base = ContributorBank({"x": (1.5 + rng.normal(size=(256, dim))).astype(np.float32)}, ["base"] * 256)
+    reference = rng.normal(size=(4000, dim))
+    return ProxyGame(bank, ContributorFID(feature="x", reference=reference), v_empty=base)
+
+
 def _game(name):
+    """The game and its exact Shapley values."""
+    from surrogateshap import estimate
     from surrogateshap.games import MoebiusGame
 
     spec = GAMES[name]
-    return MoebiusGame.random(spec["n"], spec["order"], spec["n_terms"], seed=spec["seed"])
+    if name.startswith("proxy_fid"):
+        game = proxy_fid_game(spec["n"], spec["seed"])
+        if name not in _EXACT_CACHE:
+            _EXACT_CACHE[name] = estimate(game, "exact", interactions=False).values
+        return game, _EXACT_CACHE[name]
+    game = MoebiusGame.random(spec["n"], spec["order"], spec["n_terms"], seed=spec["seed"])
+    return game, game.shapley_values()
+
+
+GROUPS = {
+    "baselines": ["permutation", "kernelshap", "leverageshap"],
+    "fixed": ["surrogateshap_fixed", "surrogateshap_fixed_msr"],
+    "cv": ["surrogateshap_cv", "surrogateshap_cv_msr"],
+    "cv_linear": ["surrogateshap_linear", "surrogateshap_linear_msr"],
+}
 
 
 def run_task(task):
-    """All methods on one (game, budget, seed); returns result rows."""
+    """One group of methods on one (game, budget, seed); returns result rows."""
     from surrogateshap import estimate
     from surrogateshap.estimators import PAPER_DEFAULT
 
-    name, budget, seed = task
-    game = _game(name)
-    exact = game.shapley_values()
+    name, budget, seed, group = task
+    game, exact = _game(name)
     rows = []
 
     def record(method, values, seconds):
@@ -58,21 +102,28 @@ def run_task(task):
         rows.append(dict(game=name, budget=budget, seed=seed, method=method, error=err, spearman=rho,
                          seconds=round(seconds, 2)))
 
-    for method, label, options in [
-        ("permutation", "permutation", {}),
-        ("kernelshap", "kernelshap", {"n_bootstrap": 0}),
-        ("kernelshap", "leverageshap", {"sampling": "leverage", "n_bootstrap": 0}),
-    ]:
-        start = time.perf_counter()
-        att = estimate(game, method, budget=budget, seed=seed, **options)
-        record(label, att.values, time.perf_counter() - start)
+    if group == "baselines":
+        for method, label, options in [
+            ("permutation", "permutation", {}),
+            ("kernelshap", "kernelshap", {"n_bootstrap": 0}),
+            ("kernelshap", "leverageshap", {"sampling": "leverage", "n_bootstrap": 0}),
+        ]:
+            start = time.perf_counter()
+            att = estimate(game, method, budget=budget, seed=seed, **options)
+            record(label, att.values, time.perf_counter() - start)
+        return rows
     # one fit gives both the unadjusted and the MSR-adjusted values
-    for label, options in [("fixed", {"params": PAPER_DEFAULT}), ("cv", {})]:
-        start = time.perf_counter()
-        att = estimate(game, "surrogateshap", budget=budget, seed=seed, n_bootstrap=0, adjust="msr", **options)
-        seconds = time.perf_counter() - start
-        record(f"surrogateshap_{label}", np.array(att.diagnostics["values_unadjusted"]), seconds)
-        record(f"surrogateshap_{label}_msr", att.values, seconds)
+    options = {
+        "fixed": {"params": PAPER_DEFAULT},
+        "cv": {},
+        "cv_linear": {"base": "linear", "paired": True},
+    }[group]
+    label = GROUPS[group][0]
+    start = time.perf_counter()
+    att = estimate(game, "surrogateshap", budget=budget, seed=seed, n_bootstrap=0, adjust="msr", **options)
+    seconds = time.perf_counter() - start
+    record(label, np.array(att.diagnostics["values_unadjusted"]), seconds)
+    record(f"{label}_msr", att.values, seconds)
     return rows
 
 
@@ -90,14 +141,22 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budgets", type=int, nargs="*", default=list(BUDGETS))
     parser.add_argument("--games", nargs="*", default=list(GAMES))
+    parser.add_argument("--groups", nargs="*", default=list(GROUPS), help=f"method groups: {list(GROUPS)}")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     out = Path(args.out)
     done = set()
     if out.exists():
         old = pd.read_csv(out)
-        done = set(zip(old.game, old.budget, old.seed))
-    tasks = [(g, b, s) for g in args.games for b in args.budgets for s in range(args.seeds) if (g, b, s) not in done]
+        done = set(zip(old.game, old.budget, old.seed, old.method))
+    tasks = [
+        (g, b, s, group)
+        for group in args.groups
+        for g in args.games
+        for b in args.budgets
+        for s in range(args.seeds)
+        if not all((g, b, s, m) in done for m in GROUPS[group])
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     new_file = not out.exists()
     with open(out, "a", newline="") as handle:
@@ -108,7 +167,8 @@ def main() -> None:
             for rows in pool.map(run_task, tasks):
                 writer.writerows(rows)
                 handle.flush()
-                print(f"done {rows[0]['game']} budget={rows[0]['budget']} seed={rows[0]['seed']}", flush=True)
+                first = rows[0]
+                print(f"done {first['game']} {first['budget']} seed={first['seed']} {first['method']}", flush=True)
     summary = summarise(pd.read_csv(out))
     pd.set_option("display.width", 200)
     for game, part in summary.groupby("game"):

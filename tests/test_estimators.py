@@ -168,3 +168,39 @@ def test_attribution_frame_and_json(tmp_path, game12):
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["method"] == "kernelshap" and len(data["values"]) == 12
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary file left behind
+
+
+def test_linear_base_surrogate_is_exact_on_its_own_enumeration():
+    n = 9
+    game = MoebiusGame.random(n, order=3, n_terms=15, seed=12)
+    att = estimate(game, "surrogateshap", budget=200, seed=1, params=FAST, n_bootstrap=2, base="linear")
+    sur = att.surrogate
+    assert sur.linear_ is not None and sur.model_ is not None
+    table = sur.predict(all_coalitions(n))
+    enum = estimate(TabularGame(all_coalitions(n), table), "exact")
+    scale = np.abs(table).max()
+    np.testing.assert_allclose(sur.shap_values_, enum.values, atol=1e-5 * scale)
+    off = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(sur.interactions_[off], enum.interactions[off], atol=1e-5 * scale)
+    np.testing.assert_allclose(sur.tree_game_(all_coalitions(n)), table, atol=1e-5 * scale)
+    terms, coefs = sur.moebius(max_order=n)
+    contains = ~(terms[None] & ~all_coalitions(n)[:, None]).any(-1)
+    np.testing.assert_allclose(contains @ coefs, table, atol=1e-5 * scale)
+
+
+def test_linear_base_without_trees_is_kernelshap_on_the_same_coalitions(game12):
+    no_trees = dict(FAST, n_estimators=0)
+    sur = estimate(game12, "surrogateshap", budget=150, seed=4, paired=True, params=no_trees, n_bootstrap=0,
+                   base="linear")
+    kernel = estimate(game12, "kernelshap", budget=150, seed=4, n_bootstrap=0)
+    np.testing.assert_allclose(sur.values, kernel.values, atol=1e-10)
+    assert sur.surrogate.model_ is None
+
+
+def test_linear_base_grid_considers_the_linear_model_alone():
+    w = np.random.default_rng(5).normal(size=10)
+    additive = FunctionGame(lambda m: m @ w, 10)
+    att = estimate(additive, "surrogateshap", budget=120, seed=0, param_grid=SMALL_GRID, cv=3, n_bootstrap=0,
+                   base="linear")
+    assert att.diagnostics["best_params"]["n_estimators"] == 0  # trees only add noise to an additive game
+    np.testing.assert_allclose(att.values, w, atol=1e-9)

@@ -27,7 +27,7 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
     game : a callable on ``(k, n)`` bool masks returning ``k`` floats, with ``n_players``.
     method : ``"surrogateshap"`` (XGBoost surrogate + exact TreeSHAP; options of
         :func:`~surrogateshap.estimators.surrogate_shap.surrogate_shap`: ``sampler``,
-        ``paired``, ``params``, ``param_grid``, ``cv``, ``n_bootstrap``, ``adjust="msr"``),
+        ``paired``, ``params``, ``param_grid``, ``cv``, ``n_bootstrap``, ``adjust="msr"``, ``base="linear"``),
         ``"kernelshap"`` (options ``sampling="kernel"|"leverage"``, ``paired``,
         ``n_bootstrap``), ``"permutation"`` (``antithetic``, ``max_permutations``),
         ``"exact"`` (``interactions``; n <= 22) or ``"loo"`` (leave-one-out).
@@ -61,7 +61,9 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
     if method == "kernelshap":
         _reject_options(method, options, {"sampling", "paired", "n_bootstrap"})
         return kernel_shap(cached, budget, seed=seed, **options)
-    _reject_options(method, options, {"sampler", "paired", "params", "param_grid", "cv", "n_bootstrap", "adjust"})
+    _reject_options(
+        method, options, {"sampler", "paired", "params", "param_grid", "cv", "n_bootstrap", "adjust", "base"}
+    )
     return surrogate_shap(cached, budget, seed=seed, **options)
 
 

@@ -1,53 +1,32 @@
 """KernelSHAP as constrained weighted least squares (Covert & Lee 2021), with Leverage SHAP sampling.
 
-The Shapley values solve ``min_phi sum_S k(S) (v(S) - v(0) - 1_S . phi)^2`` subject to
-``sum(phi) = v(N) - v(0)``, ``k`` the Shapley kernel, over all coalitions. With
-``A = sum k(S) 1_S 1_S^T`` and ``b = sum k(S) 1_S (v(S) - v(0))`` the solution is
-
-    phi = A^{-1} (b - 1 (1^T A^{-1} b - v(N) + v(0)) / (1^T A^{-1} 1)),
-
-so efficiency holds exactly. A and b are estimated from the sampled coalitions with
-Horvitz-Thompson weights ``k(S) / inclusion_prob(S)`` (the samplers know each coalition's
-inclusion probability), which makes them unbiased and turns into the exact sums when the
-budget covers every coalition. ``sampling="kernel"`` allocates sizes in proportion to the
-Shapley kernel (classic KernelSHAP); ``sampling="leverage"`` allocates them uniformly
-over sizes, which is sampling by the leverage scores of the Shapley regression
-(Leverage SHAP, Musco & Witter 2025). Both use paired (complementary) sampling by default.
+The Shapley values are the additive game closest to ``v`` in the Shapley-kernel norm with
+``sum(phi) = v(N) - v(empty)`` (:mod:`surrogateshap.estimators.linear`, closed form, so
+efficiency holds exactly). The kernel sums are estimated from the sampled coalitions, size
+by size: the samplers draw each size's coalitions uniformly without replacement, so each
+sampled coalition of size s stands for ``C(n, s) / count_s`` of them; the sums become exact
+when the budget covers every coalition. ``sampling="kernel"`` allocates sizes in proportion
+to the Shapley kernel (classic KernelSHAP); ``sampling="leverage"`` allocates them uniformly
+over sizes, which is sampling by the leverage scores of the Shapley regression (Leverage
+SHAP, Musco & Witter 2025). Both use paired (complementary) sampling by default.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 from ..coalitions import CoalitionSample, sample_coalitions
 from ..games import CachedGame
 from .attribution import Attribution
-from .weights import shapley_kernel_weight
+from .linear import fit_linear_base
 
 KERNEL_SAMPLERS = {"kernel": "shapley", "leverage": "leverage"}
 
 
-def constrained_wls(masks: np.ndarray, targets: np.ndarray, weights: np.ndarray, total: float) -> np.ndarray:
-    """Solve ``min sum w (y - z.phi)^2`` subject to ``sum(phi) = total`` in closed form."""
-    z = masks.astype(np.float64)
-    a = (z * weights[:, None]).T @ z
-    b = (z * weights[:, None]).T @ targets
-    ones = np.ones(z.shape[1])
-    try:
-        factor = linalg.cho_factor(a)
-        a_inv_b, a_inv_1 = linalg.cho_solve(factor, b), linalg.cho_solve(factor, ones)
-    except linalg.LinAlgError:
-        pinv = linalg.pinvh(a)
-        a_inv_b, a_inv_1 = pinv @ b, pinv @ ones
-    return a_inv_b - a_inv_1 * (a_inv_b.sum() - total) / a_inv_1.sum()
-
-
-def _kernel_solve(sample: CoalitionSample, values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    masks = sample.masks[rows]
-    sizes = masks.sum(axis=1)
-    weights = shapley_kernel_weight(n, sizes) / sample.inclusion_prob[rows]
-    return constrained_wls(masks, values[rows] - values[0], weights, values[1] - values[0])
+def _kernel_solve(sample: CoalitionSample, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """KernelSHAP from the sampled ``rows`` plus the empty and full coalition (rows 0 and 1)."""
+    rows = np.concatenate([[0, 1], rows])
+    return fit_linear_base(sample.masks[rows], values[rows])[1]
 
 
 def _units_by_stratum(sample: CoalitionSample) -> list[list[np.ndarray]]:
@@ -92,12 +71,12 @@ def kernel_shap(
         )
     values = game(sample.masks)
     rows = np.arange(2, len(sample))
-    phi = _kernel_solve(sample, values, rows, n)
+    phi = _kernel_solve(sample, values, rows)
     std = None
     if n_bootstrap:
         rng = np.random.default_rng([seed, 1])
         strata = _units_by_stratum(sample)
-        boots = [_kernel_solve(sample, values, _bootstrap_rows(strata, rng), n) for _ in range(n_bootstrap)]
+        boots = [_kernel_solve(sample, values, _bootstrap_rows(strata, rng)) for _ in range(n_bootstrap)]
         std = np.std(boots, axis=0, ddof=1)
     return Attribution(
         values=phi,

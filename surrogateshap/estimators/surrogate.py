@@ -10,6 +10,7 @@ import numpy as np
 import xgboost as xgb
 from scipy.stats import spearmanr
 
+from .linear import fit_linear_base
 from .tree_game import TreeGame
 
 PAPER_GRID: dict[str, list[Any]] = {
@@ -36,17 +37,23 @@ class TreeSurrogate:
         ``iteration_range`` (boosting is sequential, so the truncation is that smaller model).
     cv : number of folds (>= 2), or 0 to skip cross-validation (only with fixed ``params``).
     seed : seeds fold assignment and XGBoost's row subsampling.
+    base : None (the paper's surrogate: trees from a constant) or ``"linear"``: the trees are
+        boosted from a linear base margin, the additive game of :func:`fit_linear_base`
+        (refitted inside every fold), and ``n_estimators = 0`` (the linear game alone) is
+        always a candidate. The surrogate is then ``linear + trees``; its Shapley values are
+        the linear coefficients plus the trees' exact values.
 
     Rows that are the empty or the full coalition are always kept in training (never held
     out): they anchor the surrogate where the game is known exactly.
 
-    Fitted attributes: ``model_`` (``xgboost.XGBRegressor``), ``best_params_``,
-    ``tree_game_`` (:class:`TreeGame`), ``shap_values_`` (exact Shapley values of
-    ``S -> f(1_S)``, from shap's interventional TreeExplainer), ``interactions_``,
-    ``f_empty_``, ``f_full_``, and with cross-validation ``cv_predictions_`` (out-of-fold
-    predictions, NaN on anchor rows), ``cv_r2_``, ``cv_spearman_``, ``fold_`` (fold of
-    each row, -1 for anchors) and ``fold_game_`` (the best setting's model of each fold,
-    as a TreeGame: trained without that fold).
+    Fitted attributes: ``model_`` (``xgboost.XGBRegressor``, None with 0 trees),
+    ``best_params_``, ``linear_`` (``(intercept, coefficients)`` or None), ``tree_game_``
+    (:class:`TreeGame` of the whole surrogate), ``shap_values_`` (exact Shapley values of
+    ``S -> f(1_S)``: shap's interventional TreeExplainer on the trees, checked against the
+    path decomposition), ``interactions_``, ``f_empty_``, ``f_full_``, and with
+    cross-validation ``cv_predictions_`` (out-of-fold predictions, NaN on anchor rows),
+    ``cv_r2_``, ``cv_spearman_``, ``fold_`` (fold of each row, -1 for anchors) and
+    ``fold_game_`` (the best setting's surrogate of each fold, trained without that fold).
     """
 
     def __init__(
@@ -55,20 +62,25 @@ class TreeSurrogate:
         param_grid: dict[str, list[Any]] | None = None,
         cv: int = 5,
         seed: int = 0,
+        base: str | None = None,
     ) -> None:
         self.params = params
         self.param_grid = param_grid
         self.cv = cv
         self.seed = seed
+        self.base = base
 
     # fitting -------------------------------------------------------------------------
     def fit(self, masks: np.ndarray, values: np.ndarray) -> TreeSurrogate:
         """Fit on ``masks`` (k, n) bool and ``values`` (k,)."""
+        if self.base not in (None, "linear"):
+            raise ValueError(f"base must be None or 'linear', got {self.base!r}.")
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
-        x = masks.astype(np.float32)  # dense float32: XGBoost reads absent sparse entries as missing
         self.n_players_ = masks.shape[1]
         anchor = ~masks.any(axis=1) | masks.all(axis=1)
+        if self.base == "linear" and not ((~masks.any(axis=1)).any() and masks.all(axis=1).any()):
+            raise ValueError("a linear base needs the empty and the full coalition among the rows; add both.")
         if self.params is None and self.cv < 2:
             raise ValueError("TreeSurrogate needs cv >= 2 to choose parameters from a grid; pass params= to fix them.")
         held = np.flatnonzero(~anchor)
@@ -83,12 +95,15 @@ class TreeSurrogate:
             rng = np.random.default_rng([self.seed, 2])
             self.fold_[held] = rng.permutation(np.arange(held.size) % n_folds)
         candidates = [dict(self.params)] if self.params is not None else _expand(self.param_grid or PAPER_GRID)
-        self.best_params_, fold_models, oof = self._select(x, values, candidates, n_folds)
-        self.model_ = self._new_model(self.best_params_).fit(x, values)
-        self.tree_game_ = self._tree_game(self.model_.get_booster())
-        self.f_empty_, self.f_full_ = (float(v) for v in self.predict(np.array([[False] * masks.shape[1],
-                                                                                   [True] * masks.shape[1]])))
-        self.shap_values_ = self._treeshap(self.model_)
+        if self.base == "linear" and self.params is None:
+            candidates += [{**candidates[0], "n_estimators": 0}]
+        self.best_params_, fold_parts, oof = self._select(masks, values, candidates, n_folds)
+        self.linear_, booster = self._fit_part(masks, values, self.best_params_)
+        self.model_ = booster
+        self.tree_game_ = self._surrogate_game(booster, self.linear_)
+        self.f_empty_, self.f_full_ = (float(v) for v in self.tree_game_(np.array([[False] * self.n_players_,
+                                                                                  [True] * self.n_players_])))
+        self.shap_values_ = self._treeshap()
         self.interactions_ = self.tree_game_.interaction_index()
         if n_folds:
             self.cv_predictions_ = oof
@@ -98,18 +113,31 @@ class TreeSurrogate:
             self.cv_r2_ = float(1.0 - (residual**2).sum() / total) if total > 0 else float("nan")
             self.cv_spearman_ = float(spearmanr(values[ok], oof[ok]).statistic) if total > 0 else float("nan")
             n_trees = self.best_params_["n_estimators"]
-            self.fold_game_ = [self._tree_game(model[:n_trees]) for model in fold_models]
+            self.fold_game_ = [
+                self._surrogate_game(fold_booster[:n_trees] if n_trees else None, linear)
+                for fold_booster, linear in fold_parts
+            ]
         else:
             self.cv_predictions_ = None
             self.cv_r2_ = self.cv_spearman_ = None
             self.fold_game_ = []
         return self
 
-    def _new_model(self, params: dict[str, Any]) -> xgb.XGBRegressor:
-        return xgb.XGBRegressor(**{**BASE_PARAMS, **params, "random_state": self.seed})
+    def _margin(self, linear: tuple[float, np.ndarray] | None, masks: np.ndarray) -> np.ndarray | None:
+        return None if linear is None else linear[0] + masks @ linear[1]
 
-    def _select(self, x, y, candidates, n_folds):
-        """Score candidates by out-of-fold MSE; return the best, its fold boosters and OOF predictions."""
+    def _fit_part(self, masks, values, params):
+        """Fit the linear base (if any) and the trees on these rows; trees are None for 0 estimators."""
+        linear = fit_linear_base(masks, values) if self.base == "linear" else None
+        if int(params.get("n_estimators", 100)) == 0:
+            return linear, None
+        model = xgb.XGBRegressor(**{**BASE_PARAMS, **params, "random_state": self.seed})
+        # dense float32: XGBoost reads absent sparse entries as missing, not 0
+        model.fit(masks.astype(np.float32), values, base_margin=self._margin(linear, masks))
+        return linear, model
+
+    def _select(self, masks, y, candidates, n_folds):
+        """Score candidates by out-of-fold MSE; return the best, its fold parts and OOF predictions."""
         if not n_folds:
             return candidates[0], [], None
         groups: dict[tuple, list[int]] = {}
@@ -120,46 +148,68 @@ class TreeSurrogate:
         for key, tree_counts in groups.items():
             base = dict(key)
             largest = max(tree_counts)
-            boosters, oof = [], {t: np.full(y.shape[0], np.nan) for t in tree_counts}
+            parts, oof = [], {t: np.full(y.shape[0], np.nan) for t in tree_counts}
             for fold in range(n_folds):
-                train = self.fold_ != fold
-                test = self.fold_ == fold
-                model = self._new_model({**base, "n_estimators": largest}).fit(x[train], y[train])
-                boosters.append(model.get_booster())
+                train, test = self.fold_ != fold, self.fold_ == fold
+                linear, model = self._fit_part(masks[train], y[train], {**base, "n_estimators": largest})
+                parts.append((model.get_booster() if model is not None else None, linear))
+                margin = self._margin(linear, masks[test])
                 for t in tree_counts:
-                    oof[t][test] = model.predict(x[test], iteration_range=(0, t))
+                    if t == 0:
+                        oof[t][test] = margin
+                    else:
+                        x_test = masks[test].astype(np.float32)
+                        oof[t][test] = model.predict(x_test, base_margin=margin, iteration_range=(0, t))
             held = self.fold_ >= 0
             for t in tree_counts:
                 mse = float(np.mean((oof[t][held] - y[held]) ** 2))
                 if mse < best[0]:
-                    best = (mse, {**base, "n_estimators": t}, boosters, oof[t])
+                    best = (mse, {**base, "n_estimators": t}, parts, oof[t])
         return best[1], best[2], best[3]
 
-    def _tree_game(self, booster: xgb.Booster) -> TreeGame:
-        f_empty = float(booster.predict(xgb.DMatrix(np.zeros((1, self.n_players_), np.float32)))[0])
-        return TreeGame.from_xgboost(booster, self.n_players_, f_empty)
+    def _surrogate_game(self, booster: xgb.Booster | xgb.XGBRegressor | None, linear) -> TreeGame:
+        """The exact path decomposition of linear base + trees."""
+        n = self.n_players_
+        intercept, coef = linear if linear is not None else (0.0, None)
+        if booster is None:
+            return TreeGame.additive(n, intercept, coef)
+        if isinstance(booster, xgb.XGBRegressor):
+            booster = booster.get_booster()
+        zeros = np.zeros((1, n), np.float32)
+        margin = None if linear is None else np.array([intercept])
+        f_empty = float(booster.predict(xgb.DMatrix(zeros, base_margin=margin))[0])
+        return TreeGame.from_xgboost(booster, n, f_empty, linear=coef)
 
-    def _treeshap(self, model: xgb.XGBRegressor) -> np.ndarray:
-        """Interventional TreeSHAP, all-zeros background, explaining the all-ones row; checked."""
+    def _treeshap(self) -> np.ndarray:
+        """Interventional TreeSHAP of the trees (all-zeros background, all-ones row), checked.
+
+        With a linear base the linear coefficients are added: an additive game's Shapley
+        values are its coefficients.
+        """
+        exact = self.tree_game_.shapley_values()
+        if self.model_ is None:
+            return exact
         import shap  # slow to import; only needed here
 
         n = self.n_players_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             explainer = shap.TreeExplainer(
-                model, data=np.zeros((1, n), np.float32), feature_perturbation="interventional"
+                self.model_, data=np.zeros((1, n), np.float32), feature_perturbation="interventional"
             )
             phi = np.asarray(explainer.shap_values(np.ones((1, n), np.float32)), dtype=np.float64).reshape(n)
-        scale = max(1.0, abs(self.f_full_), abs(self.f_empty_))
+        trees_only = self.model_.predict(np.array([[0.0] * n, [1.0] * n], np.float32)).astype(np.float64)
+        scale = max(1.0, *np.abs(trees_only))
         expected = float(np.ravel(explainer.expected_value)[0])
-        gap = phi.sum() - (self.f_full_ - self.f_empty_)
-        if abs(expected - self.f_empty_) > 1e-4 * scale or abs(gap) > 1e-4 * scale:
+        gap = phi.sum() - (trees_only[1] - trees_only[0])
+        if abs(expected - trees_only[0]) > 1e-4 * scale or abs(gap) > 1e-4 * scale:
             raise RuntimeError(
                 "TreeSHAP check failed: expected_value must equal f(0) and the values must sum to f(1) - f(0) "
-                f"(got {expected} vs {self.f_empty_}, sum {phi.sum()} vs {self.f_full_ - self.f_empty_})."
+                f"(got {expected} vs {trees_only[0]}, sum {phi.sum()} vs {trees_only[1] - trees_only[0]})."
             )
-        exact = self.tree_game_.shapley_values()
-        if np.max(np.abs(exact - phi)) > 1e-4 * scale:
+        if self.linear_ is not None:
+            phi = phi + self.linear_[1]
+        if np.max(np.abs(exact - phi)) > 1e-4 * max(scale, np.abs(exact).max()):
             raise RuntimeError(
                 "TreeSHAP and the exact tree decomposition disagree "
                 f"(max difference {np.max(np.abs(exact - phi)):.3g}); please report this with the model."
@@ -169,7 +219,11 @@ class TreeSurrogate:
     # using the fit ---------------------------------------------------------------------
     def predict(self, masks: np.ndarray) -> np.ndarray:
         """Surrogate values of coalitions ``masks`` (k, n) bool."""
-        return self.model_.predict(np.asarray(masks, dtype=np.float32)).astype(np.float64)
+        masks = np.asarray(masks, dtype=bool)
+        margin = self._margin(self.linear_, masks)
+        if self.model_ is None:
+            return margin.astype(np.float64)
+        return self.model_.predict(masks.astype(np.float32), base_margin=margin).astype(np.float64)
 
     def moebius(self, max_order: int = 2) -> tuple[np.ndarray, np.ndarray]:
         """The surrogate's Moebius coefficients up to ``max_order`` (see :meth:`TreeGame.moebius`)."""

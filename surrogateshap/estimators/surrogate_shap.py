@@ -75,6 +75,7 @@ def surrogate_shap_from_values(
     cv: int = 5,
     n_bootstrap: int = 20,
     adjust: str | None = None,
+    base: str | None = None,
 ) -> Attribution:
     """SurrogateSHAP values from coalitions already evaluated (e.g. retraining results).
 
@@ -82,7 +83,8 @@ def surrogate_shap_from_values(
     other coalitions should be a uniform draw (as every sampler here makes them).
 
     1. Fit :class:`TreeSurrogate` (parameters by ``cv``-fold cross-validation over
-       ``param_grid``, or fixed ``params``).
+       ``param_grid``, or fixed ``params``; ``base="linear"`` boosts the trees from the
+       Shapley-kernel linear fit, with "no trees" among the candidates).
     2. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
        cross-checked against the exact path decomposition.
     3. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
@@ -117,7 +119,7 @@ def surrogate_shap_from_values(
     order = np.concatenate([[np.argmax(empty), np.argmax(full)], np.flatnonzero(~empty & ~full)])
     masks, values = masks[order], values[order]
     v_empty, v_full = float(values[0]), float(values[1])
-    surrogate = TreeSurrogate(params=params, param_grid=param_grid, cv=cv, seed=seed).fit(masks, values)
+    surrogate = TreeSurrogate(params=params, param_grid=param_grid, cv=cv, seed=seed, base=base).fit(masks, values)
     plain = surrogate.shap_values_.copy()
     diagnostics: dict[str, Any] = {
         "n_coalitions": int(masks.shape[0]),
@@ -125,6 +127,7 @@ def surrogate_shap_from_values(
         "cv_r2": surrogate.cv_r2_,
         "cv_spearman": surrogate.cv_spearman_,
         "adjust": adjust,
+        "base": base,
     }
     std = None
     if adjust == "msr":
@@ -173,6 +176,7 @@ def _bootstrap_std(masks, values, surrogate: TreeSurrogate, n_bootstrap: int, se
     boots = []
     for b in range(n_bootstrap):
         rows = np.concatenate([[0, 1], rng.choice(sampled, size=sampled.size, replace=True)])
-        refit = TreeSurrogate(params=surrogate.best_params_, cv=0, seed=seed + 1 + b).fit(masks[rows], values[rows])
+        refit = TreeSurrogate(params=surrogate.best_params_, cv=0, seed=seed + 1 + b, base=surrogate.base)
+        refit.fit(masks[rows], values[rows])
         boots.append(refit.tree_game_.shapley_values())
     return np.std(boots, axis=0, ddof=1)

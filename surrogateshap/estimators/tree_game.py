@@ -35,12 +35,15 @@ class TreeGame:
     present, absent : (L, n) bool, the features each path term requires present / absent.
     leaf_values : (L,) the term's value (paths with identical requirements merged).
     intercept : the constant term (base score plus paths with no requirement).
+    linear : (n,) coefficients of an additive part ``z . linear`` (a linear base margin the
+        trees were boosted from), or None.
     """
 
     present: np.ndarray
     absent: np.ndarray
     leaf_values: np.ndarray
     intercept: float
+    linear: np.ndarray | None = None
 
     @property
     def n_players(self) -> int:
@@ -48,11 +51,18 @@ class TreeGame:
         return int(self.present.shape[1])
 
     @classmethod
-    def from_xgboost(cls, booster, n_features: int, f_empty: float) -> TreeGame:
+    def additive(cls, n_features: int, intercept: float, linear: np.ndarray) -> TreeGame:
+        """A game with no trees: ``intercept + z . linear``."""
+        empty = np.zeros((0, n_features), dtype=bool)
+        return cls(empty, empty, np.zeros(0), float(intercept), np.asarray(linear, dtype=np.float64))
+
+    @classmethod
+    def from_xgboost(cls, booster, n_features: int, f_empty: float, linear: np.ndarray | None = None) -> TreeGame:
         """Decompose an ``xgboost.Booster`` trained on 0/1 features.
 
-        ``f_empty`` is the model's prediction on the all-zeros row; it fixes the intercept
-        without parsing XGBoost's base-score encoding.
+        ``f_empty`` is the model's prediction on the all-zeros row (base margin included); it
+        fixes the intercept without parsing XGBoost's base-score encoding. ``linear`` is the
+        additive part of a linear base margin the trees were boosted from.
         """
         model = json.loads(booster.save_raw("json"))
         terms: dict[tuple[bytes, bytes], float] = {}
@@ -66,13 +76,13 @@ class TreeGame:
             present = absent = np.zeros((0, n_features), dtype=bool)
         # f(0) = intercept + sum of the terms that need nothing present.
         at_zero = values[~present.any(axis=1)].sum() if keys else 0.0
-        return cls(present, absent, values, float(f_empty) - float(at_zero))
+        return cls(present, absent, values, float(f_empty) - float(at_zero), linear)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         """Evaluate the ensemble on coalition masks from the path terms."""
         masks = np.asarray(masks, dtype=bool)
         hit = ~(self.present[None] & ~masks[:, None]).any(-1) & ~(self.absent[None] & masks[:, None]).any(-1)
-        return self.intercept + hit.astype(np.float64) @ self.leaf_values
+        return self.intercept + hit.astype(np.float64) @ self.leaf_values + masks @ self._linear()
 
     def shapley_values(self) -> np.ndarray:
         """Exact Shapley values of ``S -> f(1_S)``; they sum to ``f(1) - f(0)``."""
@@ -80,7 +90,8 @@ class TreeGame:
         with np.errstate(divide="ignore", invalid="ignore"):
             c_present = np.where(p > 0, v * beta(p, a + 1), 0.0)
             c_absent = np.where(a > 0, -v * beta(p + 1, a), 0.0)
-        return self.present.T.astype(np.float64) @ c_present + self.absent.T.astype(np.float64) @ c_absent
+        trees = self.present.T.astype(np.float64) @ c_present + self.absent.T.astype(np.float64) @ c_absent
+        return trees + self._linear()
 
     def interaction_index(self) -> np.ndarray:
         """Pairwise Shapley interaction index (n, n); the diagonal holds the Shapley values."""
@@ -115,8 +126,17 @@ class TreeGame:
                     mask[list(chosen)] = True
                     key = np.packbits(mask).tobytes()
                     coef[key] = coef.get(key, 0.0) + value * (-1) ** k
+        for player, slope in enumerate(self._linear()):
+            if slope and max_order >= 1:
+                mask = np.zeros(n, dtype=bool)
+                mask[player] = True
+                key = np.packbits(mask).tobytes()
+                coef[key] = coef.get(key, 0.0) + slope
         masks = np.array([np.unpackbits(np.frombuffer(k, np.uint8))[:n] for k in coef], dtype=bool)
         return masks, np.array(list(coef.values()))
+
+    def _linear(self) -> np.ndarray:
+        return np.zeros(self.n_players) if self.linear is None else self.linear
 
     def _sizes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return (

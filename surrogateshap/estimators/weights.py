@@ -23,9 +23,3 @@ def interaction_weight(n: int, size: np.ndarray) -> np.ndarray:
     """``s! (n-s-2)! / (n-1)!``: weight of the pair difference at a coalition of size s."""
     size = np.asarray(size)
     return np.exp(-np.log(n - 1) - log_comb(n - 2, size))
-
-
-def shapley_kernel_weight(n: int, size: np.ndarray) -> np.ndarray:
-    """Shapley kernel ``(n-1) / (C(n,s) s (n-s))`` for sizes ``1..n-1`` (the KernelSHAP regression weight)."""
-    size = np.asarray(size, dtype=np.float64)
-    return np.exp(np.log(n - 1) - log_comb(n, size) - np.log(size) - np.log(n - size))

@@ -5,4 +5,14 @@ from .proxy import ProxyGame
 from .synthetic import MoebiusGame
 from .tabular import TabularGame
 
-__all__ = ["CachedGame", "FunctionGame", "Game", "MoebiusGame", "ProxyGame", "TabularGame", "check_masks", "evaluate", "n_players_of"]
+__all__ = [
+    "CachedGame",
+    "FunctionGame",
+    "Game",
+    "MoebiusGame",
+    "ProxyGame",
+    "TabularGame",
+    "check_masks",
+    "evaluate",
+    "n_players_of",
+]

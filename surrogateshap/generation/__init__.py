@@ -1,0 +1,53 @@
+"""Subset-conditioned generation: sampling plans, backends, the predict loop and the bank it writes.
+
+Names are imported lazily (PEP 562), so ``surrogateshap.generation.plan`` loads without
+Lightning or diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ClassConditionalDDPM": ".backends.ddpm",
+    "GenerationBackend": ".backends.base",
+    "SamplingPlan": ".plan",
+    "SubsetConditionedGenerator": ".module",
+    "bank_config": ".run",
+    "collate_plan_rows": ".plan",
+    "generate_bank": ".run",
+    "sample_seed": ".plan",
+    "stable_int": ".plan",
+}
+
+__all__ = [
+    "ClassConditionalDDPM",
+    "GenerationBackend",
+    "SamplingPlan",
+    "SubsetConditionedGenerator",
+    "bank_config",
+    "collate_plan_rows",
+    "generate_bank",
+    "sample_seed",
+    "stable_int",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .backends.base import GenerationBackend
+    from .backends.ddpm import ClassConditionalDDPM
+    from .module import SubsetConditionedGenerator
+    from .plan import SamplingPlan, collate_plan_rows, sample_seed, stable_int
+    from .run import bank_config, generate_bank
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,163 @@
+"""The sampling plan: which samples to generate for each contributor, with which seed and condition.
+
+Sample ``j`` of contributor ``c`` has a seed derived from ``(global seed, c, j)`` only, and its
+condition is drawn with an RNG seeded by that seed, so adding contributors, changing ``m`` or
+splitting the plan over batches and processes never changes an existing sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..contributors import ContributorRegistry
+
+__all__ = ["SamplingPlan", "collate_plan_rows", "sample_seed", "stable_int"]
+
+_SEED_MASK = (1 << 63) - 1  # seeds fit in int64 (the bank's dtype) and torch.Generator.manual_seed
+
+
+def stable_int(text: str) -> int:
+    """A 64-bit integer from the sha256 of ``text`` (stable across runs, unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256(str(text).encode("utf-8")).digest()[:8], "little")
+
+
+def sample_seed(global_seed: int, contributor: str, sample_index: int) -> int:
+    """The seed of sample ``sample_index`` of ``contributor``: a function of these three only."""
+    state = np.random.SeedSequence([int(global_seed), stable_int(contributor), int(sample_index)])
+    return int(state.generate_state(1, dtype=np.uint64)[0]) & _SEED_MASK
+
+
+class SamplingPlan(Dataset):
+    """m samples per contributor as a map-style dataset (Lightning's samplers split it over ranks).
+
+    Row ``i`` (plan order: contributor order, then sample index) is a dict with ``contributor``
+    (id), ``contributor_index``, ``sample_index`` (j), ``seed`` and ``condition`` (a class label
+    drawn in proportion to the contributor's example counts, or one of its captions drawn
+    uniformly over its examples).
+
+    Parameters
+    ----------
+    registry : the contributors and their conditions.
+    samples_per_contributor : m for every contributor, or a dict id -> m covering all of them.
+    seed : the global seed (a non-negative integer).
+    """
+
+    def __init__(
+        self,
+        registry: ContributorRegistry,
+        samples_per_contributor: int | Mapping[str, int] = 1,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        self.registry = registry
+        self.seed = int(seed)
+        ids = registry.contributor_ids
+        if isinstance(samples_per_contributor, Mapping):
+            given = {str(k): v for k, v in samples_per_contributor.items()}
+            missing = [c for c in ids if c not in given]
+            unknown = [c for c in given if c not in registry]
+            if missing or unknown:
+                raise ValueError(
+                    "samples_per_contributor must give m for every contributor of the registry and no other: "
+                    f"missing {missing[:10]}, unknown {unknown[:10]}."
+                )
+            counts = {c: given[c] for c in ids}
+        else:
+            counts = {c: samples_per_contributor for c in ids}
+        for cid, m in counts.items():
+            if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+                raise ValueError(f"samples_per_contributor for {cid!r} must be a non-negative integer, got {m!r}.")
+        self.samples_per_contributor: dict[str, int] = {c: int(m) for c, m in counts.items()}
+        self._ids = ids
+        self._offsets = np.cumsum([0, *self.samples_per_contributor.values()])
+        self._index = {cid: i for i, cid in enumerate(ids)}
+        if registry.condition_kind == "label":
+            self._labels = {c: np.array(list(registry.label_counts(c)), dtype=np.int64) for c in ids}
+            self._cum = {c: np.cumsum(list(registry.label_counts(c).values())) for c in ids}
+        else:
+            self._captions = {c: registry.captions(c) for c in ids}
+
+    @property
+    def n_examples(self) -> dict[str, int]:
+        """Training examples per contributor (the bank's game weights), in player order."""
+        return self.registry.n_examples
+
+    @property
+    def condition_kind(self) -> str:
+        """``"label"`` or ``"caption"``: what the conditions are."""
+        return self.registry.condition_kind
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(contributor_index, sample_index) of plan row ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"plan row {index} is out of range (the plan has {len(self)} rows).")
+        c = int(np.searchsorted(self._offsets, index, side="right")) - 1
+        return c, int(index - self._offsets[c])
+
+    def condition(self, contributor: str, seed: int) -> int | str:
+        """The condition drawn for a sample of ``contributor`` with this seed."""
+        rng = np.random.default_rng(seed)
+        if self.registry.condition_kind == "label":
+            cum = self._cum[contributor]
+            k = int(rng.integers(int(cum[-1])))  # exact integer weights: label l has count_l chances
+            return int(self._labels[contributor][int(np.searchsorted(cum, k, side="right"))])
+        captions = self._captions[contributor]
+        return captions[int(rng.integers(len(captions)))]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if isinstance(index, (torch.Tensor, np.integer)):
+            index = int(index)
+        c, j = self.locate(index)
+        cid = self._ids[c]
+        seed = sample_seed(self.seed, cid, j)
+        return {
+            "contributor": cid,
+            "contributor_index": c,
+            "sample_index": j,
+            "seed": seed,
+            "condition": self.condition(cid, seed),
+        }
+
+    def row_key(self, index: int) -> tuple[str, int]:
+        """(contributor id, sample_index) of plan row ``index`` (the bank's row key)."""
+        c, j = self.locate(index)
+        return self._ids[c], j
+
+    def remaining(self, existing_rows: Collection[tuple[str, int]]) -> Subset:
+        """The plan rows not in ``existing_rows`` (pairs (contributor id, sample_index)), in plan order."""
+        done = set(existing_rows)
+        keep = [i for i in range(len(self)) if self.row_key(i) not in done]
+        return Subset(self, keep)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-serialisable description (stored in the bank's config, checked on resume)."""
+        return {
+            "seed": self.seed,
+            "samples_per_contributor": dict(self.samples_per_contributor),
+            "condition_kind": self.registry.condition_kind,
+            "registry_sha256": self.registry.fingerprint(),
+        }
+
+    def __repr__(self) -> str:
+        return f"SamplingPlan({len(self)} rows, {len(self._ids)} contributors, seed={self.seed})"
+
+
+def collate_plan_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Batch plan rows: ints as int64 tensors, contributor ids and conditions as lists."""
+    return {
+        "contributor": [r["contributor"] for r in rows],
+        "contributor_index": torch.tensor([r["contributor_index"] for r in rows], dtype=torch.int64),
+        "sample_index": torch.tensor([r["sample_index"] for r in rows], dtype=torch.int64),
+        "seed": torch.tensor([r["seed"] for r in rows], dtype=torch.int64),
+        "condition": [r["condition"] for r in rows],
+    }

@@ -1,0 +1,98 @@
+"""generate_bank: one call from a backend and a sampling plan to a contributor bank on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from ..bank import ContributorBank
+from ..callbacks.bank_writer import BankWriter
+from .backends.base import GenerationBackend
+from .module import SubsetConditionedGenerator
+from .plan import SamplingPlan, collate_plan_rows
+
+__all__ = ["generate_bank", "bank_config"]
+
+#: Trainer settings for inference; ``trainer_kwargs`` override them.
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "accelerator": "auto",
+    "devices": 1,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_model_summary": False,
+    "inference_mode": True,
+}
+
+
+def bank_config(
+    plan: SamplingPlan,
+    backend: GenerationBackend,
+    guidance_scale: float,
+    num_inference_steps: int,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The config stored with the bank: the plan, the generation settings and ``extra`` (user keys)."""
+    config = {
+        "plan": plan.describe(),
+        "generation": {
+            "backend": type(backend).__name__,
+            "guidance_scale": float(guidance_scale),
+            "num_inference_steps": int(num_inference_steps),
+        },
+    }
+    clash = set(config) & set(extra or {})
+    if clash:
+        raise ValueError(f"config keys {sorted(clash)} are reserved for the plan and generation settings.")
+    return {**config, **dict(extra or {})}
+
+
+def generate_bank(
+    backend: GenerationBackend,
+    plan: SamplingPlan,
+    extractors: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+    out_dir: str | Path,
+    *,
+    guidance_scale: float = 1.0,
+    num_inference_steps: int = 50,
+    batch_size: int = 16,
+    config: Mapping[str, Any] | None = None,
+    trainer_kwargs: Mapping[str, Any] | None = None,
+    callbacks: Sequence[pl.Callback] = (),
+    num_workers: int = 0,
+    save_images_dir: str | Path | None = None,
+) -> ContributorBank:
+    """Generate the plan's samples (skipping rows already in ``out_dir``) and return the loaded bank.
+
+    Builds a :class:`SubsetConditionedGenerator`, a :class:`BankWriter` over ``out_dir`` and a
+    ``lightning.Trainer`` (inference defaults in ``TRAINER_DEFAULTS``, overridden by
+    ``trainer_kwargs``: accelerator, devices, strategy, precision...), runs ``trainer.predict``
+    over the remaining plan rows, then loads the bank (all ranks' shards, in plan order).
+    A killed run resumes when called again with the same arguments.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if backend.condition_kind != plan.condition_kind:
+        raise ValueError(
+            f"the backend {type(backend).__name__} takes {backend.condition_kind} conditions but the plan's "
+            f"registry holds {plan.condition_kind}s."
+        )
+    full_config = bank_config(plan, backend, guidance_scale, num_inference_steps, config)
+    writer = BankWriter(out_dir, plan.n_examples, config=full_config)
+    rows = writer.remaining(plan)
+    if len(rows):
+        module = SubsetConditionedGenerator(
+            backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir
+        )
+        loader = DataLoader(
+            rows, batch_size=batch_size, shuffle=False, collate_fn=collate_plan_rows, num_workers=num_workers
+        )
+        kwargs = {**TRAINER_DEFAULTS, **dict(trainer_kwargs or {})}
+        kwargs["callbacks"] = [writer, *callbacks, *kwargs.get("callbacks", [])]
+        trainer = pl.Trainer(**kwargs)
+        trainer.predict(module, dataloaders=loader, return_predictions=False)
+    return ContributorBank.load(out_dir, expected_config=full_config)

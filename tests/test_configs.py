@@ -1,0 +1,234 @@
+"""The shipped configs resolve to the right classes once their paths point at tiny local models."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from tiny_pipelines import save_random_lora, save_tiny_flux, save_tiny_sd, tiny_flux_pipeline, tiny_sd_pipeline
+from torch import nn
+
+from surrogateshap.config import ConfigError, check_paths, instantiate, load_config, missing_paths, resolve_target
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def write_metadata(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+class FakeInception(nn.Module):
+    """The interface of clean-fid's TorchScript Inception (a ``layers`` module giving pool features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(3, 4, kernel_size=8, stride=8), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 2048),
+            nn.Unflatten(1, (2048, 1, 1)),
+        )
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.layers((img - 128) / 128).reshape(-1, 2048)
+
+
+# --- the resolver itself -------------------------------------------------------------------------
+
+
+def test_load_config_overrides_and_references(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({
+        "paths": {"root": "/data", "model": "${paths.root}/model"},
+        "n": 3, "copy_n": "${n}", "node": {"class_path": "collections.OrderedDict", "init_args": {}},
+    }))
+    config = load_config(path, {"paths.root": "/other"})
+    assert config["paths"]["model"] == "/other/model" and config["copy_n"] == 3
+    assert load_config(path, ["n=5"])["copy_n"] == 5
+    with pytest.raises(ConfigError, match="paths.modle"):
+        load_config(path, {"paths.modle": "x"})
+    path.write_text(yaml.safe_dump({"a": "${b.c}", "b": {}}))
+    with pytest.raises(ConfigError, match="b.c"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"a": "${b}", "b": "${a}"}))
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(path)
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_instantiate_builds_nested_objects_and_names_bad_keys():
+    node = {"class_path": "torch.nn.Sequential", "init_args": {}}
+    assert isinstance(instantiate(node), nn.Sequential)
+    built = instantiate({"a": {"class_path": "torch.nn.Linear", "init_args": {"in_features": 2, "out_features": 3}}})
+    assert isinstance(built["a"], nn.Linear) and built["a"].out_features == 3
+    assert resolve_target("surrogateshap.config.load_config") is load_config
+    with pytest.raises(ConfigError, match="in_featurs"):
+        instantiate({"class_path": "torch.nn.Linear", "init_args": {"in_featurs": 2, "out_features": 3}})
+    with pytest.raises(ConfigError, match="out_features"):
+        instantiate({"class_path": "torch.nn.Linear", "init_args": {"in_features": 2}})
+    with pytest.raises(ConfigError, match="NoSuchClass"):
+        instantiate({"class_path": "torch.nn.NoSuchClass"})
+    with pytest.raises(ConfigError, match="no importable module"):
+        instantiate({"class_path": "not_a_package_xyz.Thing"})
+    with pytest.raises(ConfigError, match="init_arg"):
+        instantiate({"class_path": "torch.nn.Linear", "init_arg": {}}, where="config.model")
+
+
+@pytest.mark.parametrize("name", ["cifar20", "artbench_sd", "fashion_flux"])
+def test_shipped_configs_list_their_files(name):
+    config = load_config(CONFIGS / f"{name}.yaml")
+    assert set(missing_paths(config)) == set(config["paths"])  # nothing of it exists on this machine
+    with pytest.raises(FileNotFoundError, match="paths.model_path"):
+        check_paths(config)
+
+
+# --- CIFAR-20 ----------------------------------------------------------------------------------
+
+
+def test_cifar20_resolves_and_generates(tmp_path):
+    from diffusers import UNet2DModel
+    from surrogateshap.metrics import (
+        CleanFIDInception,
+        ContributorFID,
+        ContributorInceptionScore,
+        save_reference_statistics,
+    )
+
+    from surrogateshap.contributors import ContributorRegistry
+    from surrogateshap.generation import SamplingPlan, generate_bank
+    from surrogateshap.generation.backends.ddpm import ClassConditionalDDPM
+
+    raw = yaml.safe_load((CONFIGS / "cifar20.yaml").read_text())
+    names = raw["contributor_names"]
+    assert len(names) == 20 and names[0] == "lamp" and names[-1] == "table"
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, num_class_embeds=21,
+    )
+    model = ClassConditionalDDPM(unet, "ddim").save_pretrained(tmp_path / "ddpm")
+    inception = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.save(torch.jit.script(FakeInception().eval()), str(inception))
+    reference = save_reference_statistics(tmp_path / "ref.npz", np.random.default_rng(0).normal(size=(64, 2048)))
+    metadata = write_metadata(tmp_path / "meta.csv", [
+        {"example_id": f"{c}-{k}", "contributor": name, "label": c} for c, name in enumerate(names) for k in range(2)
+    ])
+    config = load_config(CONFIGS / "cifar20.yaml", {
+        "paths.metadata": str(metadata), "paths.model_path": str(model), "paths.inception_path": str(inception),
+        "paths.reference": str(reference), "plan.samples_per_contributor": 1, "generation.num_inference_steps": 2,
+    })
+    check_paths(config)
+    registry = instantiate(config["contributors"], "config.contributors")
+    assert isinstance(registry, ContributorRegistry) and registry.contributor_ids == names
+    gen = config["generation"]
+    backend = instantiate(gen["backend"], "config.generation.backend")
+    assert isinstance(backend, ClassConditionalDDPM) and backend.num_labels == 20
+    assert type(backend.scheduler).__name__ == "DDIMScheduler"
+    assert gen["guidance_scale"] == 1.4
+    extractors = {k: v for k, v in instantiate(gen["extractors"]).items() if v is not None}
+    assert isinstance(extractors["inception"], CleanFIDInception)
+    utilities = instantiate(config["utilities"], "config.utilities")
+    assert isinstance(utilities["fid"], ContributorFID) and utilities["fid"].dim == 2048
+    assert isinstance(utilities["inception_score"], ContributorInceptionScore)
+    plan = SamplingPlan(registry, **config["plan"])
+    bank = generate_bank(
+        backend, plan, extractors, tmp_path / "bank", guidance_scale=gen["guidance_scale"],
+        num_inference_steps=gen["num_inference_steps"], batch_size=8,
+        trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False},
+    )
+    assert len(bank) == 20
+
+
+# --- ArtBench (Stable Diffusion + LoRA) ---------------------------------------------------------
+
+
+def test_artbench_sd_resolves(tmp_path):
+    from surrogateshap.metrics import AestheticScorer, ContributorAestheticScore, LaionAestheticMLP
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from surrogateshap.generation.backends.stable_diffusion import StableDiffusion
+
+    model = save_tiny_sd(tmp_path / "sd")
+    lora = save_random_lora(tiny_sd_pipeline(), tmp_path / "lora", target="unet")
+    clip = tmp_path / "clip"
+    CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1, image_size=32,
+        patch_size=8, projection_dim=16,
+    )).save_pretrained(clip)
+    head = tmp_path / "head.pth"
+    torch.save(LaionAestheticMLP(16).state_dict(), head)
+    metadata = write_metadata(tmp_path / "meta.csv", [
+        {"example_id": f"{a}-{k}", "contributor": a, "caption": a.replace("_", " ").title()}
+        for a in ("vincent_van_gogh", "paul_gauguin", "paul_cezanne") for k in range(2)
+    ])
+    config = load_config(CONFIGS / "artbench_sd.yaml", {
+        "paths.metadata": str(metadata), "paths.model_path": str(model), "paths.lora_path": str(lora),
+        "paths.clip_path": str(clip), "paths.head_path": str(head),
+    })
+    check_paths(config)
+    gen = config["generation"]
+    backend = instantiate(gen["backend"], "config.generation.backend")
+    assert isinstance(backend, StableDiffusion) and not backend.base_model and backend.lora_path == lora
+    assert backend.resolution == 256 and gen["guidance_scale"] == 7.5 and gen["num_inference_steps"] == 100
+    assert backend.prompts(["Paul Gauguin"]) == ["a Post-Impressionist painting by Paul Gauguin"]
+    registry = instantiate(config["contributors"])
+    assert registry.condition_kind == "caption" and len(registry.contributor_ids) == 3
+    assert isinstance(instantiate(gen["extractors"])["aesthetic"], AestheticScorer)
+    assert isinstance(instantiate(config["utilities"])["aesthetic"], ContributorAestheticScore)
+    # the base-model bank for v(empty): same node, base_model switched on
+    gen["backend"]["init_args"]["base_model"] = True
+    base = instantiate(gen["backend"])
+    assert base.base_model and base.lora_path is None
+    # a missing LoRA file is named, with where it was configured
+    gen["backend"]["init_args"].update(base_model=False, lora_path=str(tmp_path / "gone.safetensors"))
+    with pytest.raises(FileNotFoundError, match=r"config.generation.backend.*gone.safetensors"):
+        instantiate(gen["backend"], "config.generation.backend")
+
+
+# --- Fashion-Product (FLUX + LoRA) --------------------------------------------------------------
+
+
+def test_fashion_flux_resolves(tmp_path):
+    import torchvision
+    from surrogateshap.metrics import ContributorClusterEntropy, ContributorPairedLPIPS, PairedLPIPSScorer
+
+    from surrogateshap.generation.backends.flux import Flux
+
+    model = save_tiny_flux(tmp_path / "flux")
+    lora = save_random_lora(tiny_flux_pipeline(), tmp_path / "lora", target="transformer")
+    alexnet = tmp_path / "alexnet.pth"
+    features = torchvision.models.alexnet(weights=None).features.state_dict()
+    torch.save({f"features.{k}": v for k, v in features.items()}, alexnet)
+    centers = tmp_path / "centers.npy"
+    np.save(centers, np.random.default_rng(0).normal(size=(20, 8)))
+    metadata = write_metadata(tmp_path / "meta.csv", [
+        {"example_id": "1", "contributor": "Nike", "caption": "Nike Men Black Running Shoes"},
+        {"example_id": "2", "contributor": "Puma", "caption": "Puma Women Grey T-shirt"},
+    ])
+    config = load_config(CONFIGS / "fashion_flux.yaml", {
+        "paths.metadata": str(metadata), "paths.model_path": str(model), "paths.lora_path": str(lora),
+        "paths.lpips_backbone_path": str(alexnet), "paths.cluster_centers": str(centers),
+        "generation.backend.init_args.torch_dtype": None,
+    })
+    check_paths(config)
+    gen = config["generation"]
+    backend = instantiate(gen["backend"], "config.generation.backend")
+    assert isinstance(backend, Flux) and backend.lora_path == lora and backend.resolution == 256
+    assert gen["guidance_scale"] == 3.5 and gen["num_inference_steps"] == 50
+    assert instantiate(config["contributors"]).contributor_ids == ["Nike", "Puma"]
+    assert isinstance(instantiate(gen["paired_scorers"])["paired_lpips"], PairedLPIPSScorer)
+    utilities = instantiate(config["utilities"])
+    assert isinstance(utilities["diversity"], ContributorClusterEntropy) and utilities["diversity"].n_clusters == 20
+    assert isinstance(utilities["paired_lpips"], ContributorPairedLPIPS)
+    gen["paired_scorers"]["paired_lpips"]["init_args"]["backbone_weights_path"] = str(tmp_path / "missing.pth")
+    with pytest.raises(FileNotFoundError, match="lpips_backbone_path"):
+        instantiate(gen["paired_scorers"], "config.generation.paired_scorers")
