@@ -150,3 +150,35 @@ def test_missing_lora_names_it(sd_paths, tmp_path):
     assert "lora_path" in str(err.value)
     with pytest.raises(FileNotFoundError, match="pytorch_lora_weights.safetensors"):
         StableDiffusion.from_pretrained(model, lora_path=tmp_path)  # a folder without weights
+
+
+def test_stable_diffusion_bank_through_the_predict_loop(sd_paths, tmp_path):
+    """The backend inside Lightning's predict loop: batch sizes 1 and 3 write identical banks."""
+    import numpy as np
+
+    from surrogateshap.contributors import ContributorRegistry
+    from surrogateshap.generation import SamplingPlan, generate_bank
+
+    model, lora = sd_paths
+    backend = StableDiffusion.from_pretrained(model, lora_path=lora, resolution=32)
+    registry = ContributorRegistry.from_rows(
+        [{"example_id": str(i), "contributor": f"artist{i % 2}", "caption": f"art {i}"} for i in range(4)],
+        condition="caption",
+    )
+    plan = SamplingPlan(registry, samples_per_contributor=2, seed=0)
+
+    def mean_colour(images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=(2, 3))
+
+    banks = [
+        generate_bank(
+            backend, plan, {"colour": mean_colour}, tmp_path / f"bank{bs}", guidance_scale=7.5,
+            num_inference_steps=STEPS, batch_size=bs,
+            trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False},
+        )
+        for bs in (1, 3)
+    ]
+    assert len(banks[0]) == len(plan) == 4
+    for name in ("contributor_index", "sample_index", "seed", "colour"):
+        assert np.array_equal(banks[0][name], banks[1][name]), name
+    assert banks[0]["colour"].shape == (4, 3) and np.unique(banks[0]["colour"], axis=0).shape[0] == 4

@@ -186,3 +186,17 @@ def test_remaining_and_collate():
     assert batch["condition"] == [0, 0, 1, 1] and isinstance(batch["condition"], list)
     assert batch["seed"].dtype == torch.int64 and batch["sample_index"].tolist() == [1, 2, 0, 1]
     assert plan.describe()["samples_per_contributor"] == {"a": 3, "b": 3}
+
+
+def test_rank_shard_sampler_without_process_group_yields_every_row():
+    from surrogateshap.generation.plan import RankShardSampler
+
+    sampler = RankShardSampler(5)
+    assert list(sampler) == [0, 1, 2, 3, 4] and len(sampler) == 5
+    assert list(RankShardSampler(0)) == []
+    # with a Trainer, its rank and world size decide (not a process group left over from another run)
+    from types import SimpleNamespace
+
+    assert list(RankShardSampler(5, SimpleNamespace(global_rank=1, world_size=2))) == [1, 3]
+    assert len(RankShardSampler(1, SimpleNamespace(global_rank=1, world_size=2))) == 0
+    assert list(RankShardSampler(3, SimpleNamespace(global_rank=0, world_size=1))) == [0, 1, 2]

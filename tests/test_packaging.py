@@ -18,6 +18,11 @@ def test_wheel_installs_metrics_and_callbacks_under_surrogateshap(tmp_path):
     assert "surrogateshap/metrics/base.py" in names
     assert "surrogateshap/callbacks/__init__.py" in names
     assert not any(n.startswith(("metrics/", "callbacks/", "tests/")) for n in names)
+    # every module of the source tree ships: no subpackage forgotten in pyproject's package list
+    for folder, prefix in ((ROOT / "surrogateshap", "surrogateshap"), (ROOT / "metrics", "surrogateshap/metrics"),
+                           (ROOT / "callbacks", "surrogateshap/callbacks")):
+        for module in folder.rglob("*.py"):
+            assert f"{prefix}/{module.relative_to(folder).as_posix()}" in names, module
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "surrogateshap = surrogateshap.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

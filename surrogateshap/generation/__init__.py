@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ClassConditionalDDPM": ".backends.ddpm",
     "GenerationBackend": ".backends.base",
+    "RankShardSampler": ".plan",
     "SamplingPlan": ".plan",
     "SubsetConditionedGenerator": ".module",
     "bank_config": ".run",
@@ -24,6 +25,7 @@ _EXPORTS = {
 __all__ = [
     "ClassConditionalDDPM",
     "GenerationBackend",
+    "RankShardSampler",
     "SamplingPlan",
     "SubsetConditionedGenerator",
     "bank_config",
@@ -37,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .backends.base import GenerationBackend
     from .backends.ddpm import ClassConditionalDDPM
     from .module import SubsetConditionedGenerator
-    from .plan import SamplingPlan, collate_plan_rows, sample_seed, stable_int
+    from .plan import RankShardSampler, SamplingPlan, collate_plan_rows, sample_seed, stable_int
     from .run import bank_config, generate_bank
 
 

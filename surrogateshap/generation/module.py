@@ -88,6 +88,8 @@ class SubsetConditionedGenerator(pl.LightningModule):
         self.num_inference_steps = int(num_inference_steps)
         self.save_images_dir = None if save_images_dir is None else Path(save_images_dir)
         self.batch_invariant_extractors = bool(batch_invariant_extractors)
+        # a resumed DDP run may leave a rank without rows (see RankShardSampler); predict has no collectives
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.save_hyperparameters(ignore=["backend", "extractors"])
 
     def _extractor(self, name: str) -> Extractor:

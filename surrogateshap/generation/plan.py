@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset, Sampler, Subset
 
 from ..contributors import ContributorRegistry
 
-__all__ = ["SamplingPlan", "collate_plan_rows", "sample_seed", "stable_int"]
+__all__ = ["RankShardSampler", "SamplingPlan", "collate_plan_rows", "sample_seed", "stable_int"]
 
 _SEED_MASK = (1 << 63) - 1  # seeds fit in int64 (the bank's dtype) and torch.Generator.manual_seed
 
@@ -161,3 +161,35 @@ def collate_plan_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "seed": torch.tensor([r["seed"] for r in rows], dtype=torch.int64),
         "condition": [r["condition"] for r in rows],
     }
+
+
+class RankShardSampler(Sampler[int]):
+    """Rows ``rank, rank + world_size, ...`` of ``n`` rows: each row goes to exactly one process.
+
+    The rank and world size are read when the loader is used (so the sampler can be built before
+    DDP starts): from ``trainer.global_rank`` / ``trainer.world_size`` when a Trainer is given,
+    else from ``torch.distributed`` (every row without a process group). Prefer the Trainer: a
+    process group left over from an earlier DDP run would otherwise split a single-device run.
+    Unlike Lightning's ``UnrepeatedDistributedSampler`` it allows ranks without rows (a resumed
+    run may have fewer rows left than processes); pass ``Trainer(use_distributed_sampler=False)``.
+    """
+
+    def __init__(self, n: int, trainer: Any | None = None) -> None:
+        self.n = int(n)
+        self.trainer = trainer
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        if self.trainer is not None:
+            return int(self.trainer.global_rank), int(self.trainer.world_size)
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def __iter__(self):
+        rank, world = self._rank_and_world()
+        return iter(range(rank, self.n, world))
+
+    def __len__(self) -> int:
+        rank, world = self._rank_and_world()
+        return len(range(rank, self.n, world))

@@ -14,7 +14,7 @@ from ..bank import ContributorBank
 from ..callbacks.bank_writer import BankWriter
 from .backends.base import GenerationBackend
 from .module import SubsetConditionedGenerator
-from .plan import SamplingPlan, collate_plan_rows
+from .plan import RankShardSampler, SamplingPlan, collate_plan_rows
 
 __all__ = ["generate_bank", "bank_config"]
 
@@ -27,6 +27,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "enable_model_summary": False,
     "inference_mode": True,
 }
+# generate_bank shards the rows over processes itself (RankShardSampler): Lightning's predict sampler
+# refuses a rank without rows, which a resumed run with fewer rows left than processes needs.
+_FORCED = {"use_distributed_sampler": False}
 
 
 def bank_config(
@@ -71,8 +74,9 @@ def generate_bank(
     Builds a :class:`SubsetConditionedGenerator`, a :class:`BankWriter` over ``out_dir`` and a
     ``lightning.Trainer`` (inference defaults in ``TRAINER_DEFAULTS``, overridden by
     ``trainer_kwargs``: accelerator, devices, strategy, precision...), runs ``trainer.predict``
-    over the remaining plan rows, then loads the bank (all ranks' shards, in plan order).
-    A killed run resumes when called again with the same arguments.
+    over the remaining plan rows (split over processes by :class:`RankShardSampler`), then loads
+    the bank (all ranks' shards, in plan order). A killed run resumes when called again with the
+    same arguments; under DDP each rank writes its own shards.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -88,11 +92,18 @@ def generate_bank(
         module = SubsetConditionedGenerator(
             backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir
         )
-        loader = DataLoader(
-            rows, batch_size=batch_size, shuffle=False, collate_fn=collate_plan_rows, num_workers=num_workers
-        )
-        kwargs = {**TRAINER_DEFAULTS, **dict(trainer_kwargs or {})}
+        forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
+        if forced:
+            raise ValueError(f"generate_bank sets {_FORCED} itself (each plan row goes to one process); got {forced}.")
+        kwargs = {**TRAINER_DEFAULTS, **dict(trainer_kwargs or {}), **_FORCED}
         kwargs["callbacks"] = [writer, *callbacks, *kwargs.get("callbacks", [])]
         trainer = pl.Trainer(**kwargs)
+        loader = DataLoader(
+            rows,
+            batch_size=batch_size,
+            sampler=RankShardSampler(len(rows), trainer),
+            collate_fn=collate_plan_rows,
+            num_workers=num_workers,
+        )
         trainer.predict(module, dataloaders=loader, return_predictions=False)
     return ContributorBank.load(out_dir, expected_config=full_config)
