@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import surrogateshap.io
-from surrogateshap.bank import ShardWriter, ContributorBank, existing_rows
+from surrogateshap.bank import ContributorBank, ShardWriter, existing_rows
 
 
 def make_bank(seed: int = 0, config: dict | None = None) -> tuple[ContributorBank, dict]:

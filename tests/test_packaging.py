@@ -8,7 +8,8 @@ ROOT = Path(__file__).parents[1]
 
 def test_wheel_installs_metrics_and_callbacks_under_surrogateshap(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+         str(ROOT)],
         check=True,
         capture_output=True,
     )
