@@ -135,6 +135,24 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     return med
 
 
+def write_markdown(summary: pd.DataFrame, path: Path) -> None:
+    """One table per game: median error (ratio to the reference) per budget and method."""
+    lines = [
+        "# Estimator accuracy (written by benchmarks/estimator_accuracy.py)",
+        "",
+        f"Median over seeds of ||phi_hat - phi|| / ||phi||; in parentheses the ratio to {REFERENCE}.",
+    ]
+    for game, part in summary.groupby("game"):
+        err = part.pivot(index="budget", columns="method", values="error")
+        ratio = part.pivot(index="budget", columns="method", values="ratio_to_surrogateshap")
+        lines += ["", f"## {game}", "", "| budget | " + " | ".join(err.columns) + " |",
+                  "|---" * (len(err.columns) + 1) + "|"]
+        for budget in err.index:
+            cells = [f"{err.loc[budget, m]:.4f} ({ratio.loc[budget, m]:.2f})" for m in err.columns]
+            lines.append(f"| {budget} | " + " | ".join(cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/estimator_accuracy.csv")
@@ -170,6 +188,7 @@ def main() -> None:
                 first = rows[0]
                 print(f"done {first['game']} {first['budget']} seed={first['seed']} {first['method']}", flush=True)
     summary = summarise(pd.read_csv(out))
+    write_markdown(summary, out.with_suffix(".md"))
     pd.set_option("display.width", 200)
     for game, part in summary.groupby("game"):
         print(f"\n{game}: median normalised L2 error (ratio to {REFERENCE})")

@@ -107,10 +107,9 @@ def test_every_method_converges_to_exact(game12):
         assert errors[-1] <= final_tol, (method, options, errors)
 
 
-def test_surrogate_values_equal_enumeration_of_the_surrogate():
-    n = 10
-    game = MoebiusGame.random(n, order=3, n_terms=20, seed=8)
-    att = estimate(game, "surrogateshap", budget=300, seed=0, params=FAST, n_bootstrap=0)
+def assert_surrogate_is_exact_on_its_enumeration(att, n):
+    """The surrogate's values and interactions equal exact enumeration of its own predictions; its
+    path decomposition reproduces the model and its Moebius coefficients rebuild it."""
     sur = att.surrogate
     table = sur.predict(all_coalitions(n))
     enum = estimate(TabularGame(all_coalitions(n), table), "exact")
@@ -118,16 +117,22 @@ def test_surrogate_values_equal_enumeration_of_the_surrogate():
     np.testing.assert_allclose(sur.shap_values_, enum.values, atol=1e-5 * scale)
     off = ~np.eye(n, dtype=bool)
     np.testing.assert_allclose(sur.interactions_[off], enum.interactions[off], atol=1e-5 * scale)
-    # the attribution is the surrogate's values plus one equal efficiency shift
-    shift = att.values - sur.shap_values_
-    np.testing.assert_allclose(shift, shift.mean(), atol=1e-9)
-    assert shift.mean() == pytest.approx(att.diagnostics["efficiency_shift"])
-    np.testing.assert_allclose(np.diag(att.interactions), att.values)
-    # the exact tree decomposition reproduces the model and its Moebius coefficients rebuild it
     np.testing.assert_allclose(sur.tree_game_(all_coalitions(n)), table, atol=1e-5 * scale)
     terms, coefs = sur.moebius(max_order=n)
     contains = ~(terms[None] & ~all_coalitions(n)[:, None]).any(-1)
     np.testing.assert_allclose(contains @ coefs, table, atol=1e-5 * scale)
+
+
+def test_surrogate_values_equal_enumeration_of_the_surrogate():
+    n = 10
+    game = MoebiusGame.random(n, order=3, n_terms=20, seed=8)
+    att = estimate(game, "surrogateshap", budget=300, seed=0, params=FAST, n_bootstrap=0)
+    assert_surrogate_is_exact_on_its_enumeration(att, n)
+    # the attribution is the surrogate's values plus one equal efficiency shift
+    shift = att.values - att.surrogate.shap_values_
+    np.testing.assert_allclose(shift, shift.mean(), atol=1e-9)
+    assert shift.mean() == pytest.approx(att.diagnostics["efficiency_shift"])
+    np.testing.assert_allclose(np.diag(att.interactions), att.values)
 
 
 def test_surrogate_grid_search_reports_cross_validation():
@@ -174,18 +179,8 @@ def test_linear_base_surrogate_is_exact_on_its_own_enumeration():
     n = 9
     game = MoebiusGame.random(n, order=3, n_terms=15, seed=12)
     att = estimate(game, "surrogateshap", budget=200, seed=1, params=FAST, n_bootstrap=2, base="linear")
-    sur = att.surrogate
-    assert sur.linear_ is not None and sur.model_ is not None
-    table = sur.predict(all_coalitions(n))
-    enum = estimate(TabularGame(all_coalitions(n), table), "exact")
-    scale = np.abs(table).max()
-    np.testing.assert_allclose(sur.shap_values_, enum.values, atol=1e-5 * scale)
-    off = ~np.eye(n, dtype=bool)
-    np.testing.assert_allclose(sur.interactions_[off], enum.interactions[off], atol=1e-5 * scale)
-    np.testing.assert_allclose(sur.tree_game_(all_coalitions(n)), table, atol=1e-5 * scale)
-    terms, coefs = sur.moebius(max_order=n)
-    contains = ~(terms[None] & ~all_coalitions(n)[:, None]).any(-1)
-    np.testing.assert_allclose(contains @ coefs, table, atol=1e-5 * scale)
+    assert att.surrogate.linear_ is not None and att.surrogate.model_ is not None
+    assert_surrogate_is_exact_on_its_enumeration(att, n)
 
 
 def test_linear_base_without_trees_is_kernelshap_on_the_same_coalitions(game12):
