@@ -1,11 +1,31 @@
-"""SurrogateSHAP: training-free contributor attribution for conditional image generators."""
+"""SurrogateSHAP: training-free contributor attribution for conditional image generators.
+
+Names are imported on first use (PEP 562), so ``surrogateshap --help`` and light imports do
+not pay for torch, xgboost and shap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .bank import ContributorBank  # noqa: E402
-from .coalitions import CoalitionSample, all_coalitions, sample_coalitions  # noqa: E402
-from .estimators import Attribution, TreeGame, TreeSurrogate, estimate  # noqa: E402
-from .games import CachedGame, FunctionGame, MoebiusGame, ProxyGame, TabularGame  # noqa: E402
+_EXPORTS = {
+    "Attribution": ".estimators",
+    "CachedGame": ".games",
+    "CoalitionSample": ".coalitions",
+    "ContributorBank": ".bank",
+    "FunctionGame": ".games",
+    "MoebiusGame": ".games",
+    "ProxyGame": ".games",
+    "TabularGame": ".games",
+    "TreeGame": ".estimators",
+    "TreeSurrogate": ".estimators",
+    "all_coalitions": ".coalitions",
+    "estimate": ".estimators",
+    "sample_coalitions": ".coalitions",
+}
 
 __all__ = [
     "Attribution",
@@ -23,3 +43,21 @@ __all__ = [
     "estimate",
     "sample_coalitions",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .bank import ContributorBank
+    from .coalitions import CoalitionSample, all_coalitions, sample_coalitions
+    from .estimators import Attribution, TreeGame, TreeSurrogate, estimate
+    from .games import CachedGame, FunctionGame, MoebiusGame, ProxyGame, TabularGame
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
