@@ -180,7 +180,12 @@ class ContributorMetric(Metric):
         return share / totals / safe_count
 
     def compute_coalitions(self, masks: np.ndarray | Tensor, weights: np.ndarray | Tensor) -> Tensor:
-        """The utility of each coalition (float64 tensor of shape (k,)), all at once."""
+        """The utility of each coalition (float64 tensor of shape (k,)), all at once.
+
+        It reads this process's states. When several DDP ranks updated the metric, call the
+        collective ``metric.sync()`` on every rank first (``compute()`` does that itself); it is
+        not done here so that one rank alone may score coalitions without a hanging collective.
+        """
         alpha = self.coalition_alpha(masks, weights)
         return self._compute_mixture(alpha, self._sum_w2(alpha))
 
