@@ -11,7 +11,7 @@ import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset
 
-from ..bank import ShardWriter, _check_config, _json_roundtrip, _manifest_paths, _read_manifest, existing_rows
+from ..bank import ShardWriter, check_bank_folder, existing_rows
 from ..contributors import ContributorRegistry
 
 __all__ = ["BankWriter"]
@@ -47,20 +47,13 @@ class BankWriter(BasePredictionWriter):
         self.output_dir = Path(output_dir)
         n_examples = contributors.n_examples if isinstance(contributors, ContributorRegistry) else contributors
         self.n_examples = {str(k): v for k, v in dict(n_examples).items()}
-        self.config = {} if config is None else _json_roundtrip(dict(config), "config")
+        self.config = {} if config is None else dict(config)
         self._writer: ShardWriter | None = None
 
     # resume -------------------------------------------------------------------------
     def check_compatible(self) -> None:
         """Raise a ValueError if ``output_dir`` holds a bank of other contributors or another config."""
-        for path in _manifest_paths(self.output_dir):
-            manifest = _read_manifest(path)
-            if manifest["contributor_ids"] != list(self.n_examples) or manifest["n_examples"] != self.n_examples:
-                raise ValueError(
-                    f"{path} was written for other contributors or n_examples than this run; write to a new "
-                    "folder, or delete the old bank to start over."
-                )
-            _check_config(manifest["config"], self.config, path)
+        check_bank_folder(self.output_dir, self.n_examples, self.config)
 
     def existing_rows(self) -> set[tuple[str, int]]:
         """(contributor id, sample_index) rows already in ``output_dir`` (after a compatibility check)."""

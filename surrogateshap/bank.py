@@ -66,7 +66,7 @@ _SHARD_KEY = {name: f"__{name}__" for name in RESERVED_ARRAYS}
 _RANK_MANIFEST = re.compile(r"^manifest\.rank(\d+)\.json$")
 _SHARD_INDEX = re.compile(r"-(\d+)\.safetensors$")
 
-__all__ = ["ShardWriter", "ContributorBank", "existing_rows", "FORMAT_VERSION"]
+__all__ = ["ContributorBank", "FORMAT_VERSION", "ShardWriter", "check_bank_folder", "existing_rows"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -567,12 +567,9 @@ class ShardWriter:
         self.rank = None if rank is None else int(rank)
         self.manifest_path = self.directory / (MANIFEST_NAME if rank is None else f"manifest.rank{rank}.json")
         self.directory.mkdir(parents=True, exist_ok=True)
-        for path in _manifest_paths(self.directory):
-            if path != self.manifest_path:
-                self._check_compatible(_read_manifest(path), path)
+        check_bank_folder(self.directory, self.n_examples, self.config)
         if self.manifest_path.exists():
             manifest = _read_manifest(self.manifest_path)
-            self._check_compatible(manifest, self.manifest_path)
             kept = [e for e in manifest["shards"] if (self.directory / e["file"]).exists()]
             if len(kept) != len(manifest["shards"]):
                 gone = [e["file"] for e in manifest["shards"] if e not in kept]
@@ -599,15 +596,6 @@ class ShardWriter:
             }
             atomic_write_json(self.manifest_path, manifest)
         self._manifest = manifest
-
-    def _check_compatible(self, manifest: dict[str, Any], path: Path) -> None:
-        if manifest["contributor_ids"] != self.contributor_ids or manifest["n_examples"] != self.n_examples:
-            raise ValueError(
-                f"{path} was written for other contributors or n_examples than this run; write to a new "
-                "folder, "
-                "or delete the old bank to start over."
-            )
-        _check_config(manifest["config"], self.config, path)
 
     def _set_schema(self, part: ContributorBank) -> None:
         schema = _schema(part._arrays)
@@ -684,6 +672,25 @@ class ShardWriter:
     def existing_rows(self, *, verify: bool = True) -> set[tuple[str, int]]:
         """Rows already written in this folder, by any rank (see :func:`existing_rows`)."""
         return existing_rows(self.directory, verify=verify)
+
+
+def check_bank_folder(
+    directory: str | Path, n_examples: Mapping[Any, Any], config: Mapping[str, Any] | None = None
+) -> None:
+    """Raise a ValueError if ``directory`` holds a bank of other contributors, ``n_examples`` or config.
+
+    Reads every manifest of the folder and writes nothing; a folder without a bank passes.
+    """
+    n_examples = _normalise_n_examples(n_examples)
+    config = {} if config is None else _json_roundtrip(dict(config), "config")
+    for path in _manifest_paths(Path(directory)):
+        manifest = _read_manifest(path)
+        if manifest["contributor_ids"] != list(n_examples) or manifest["n_examples"] != n_examples:
+            raise ValueError(
+                f"{path} was written for other contributors or n_examples than this run; write to a new "
+                "folder, or delete the old bank to start over."
+            )
+        _check_config(manifest["config"], config, path)
 
 
 def existing_rows(directory: str | Path, *, verify: bool = True) -> set[tuple[str, int]]:
