@@ -6,8 +6,9 @@ Lightning or diffusers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "ClassConditionalDDPM": ".backends.ddpm",
@@ -42,14 +43,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .plan import RankShardSampler, SamplingPlan, collate_plan_rows, sample_seed, stable_int
     from .run import bank_config, generate_bank
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

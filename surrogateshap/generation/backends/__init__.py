@@ -5,9 +5,7 @@ The backends import diffusers, which is slow to import, so they are loaded on fi
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..._lazy import lazy_exports
 from .base import Condition, GenerationBackend
 
 _LAZY = {
@@ -18,8 +16,4 @@ _LAZY = {
 
 __all__ = ["ClassConditionalDDPM", "Condition", "Flux", "GenerationBackend", "StableDiffusion"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
