@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "The digits demo is not built yet (issue 5); showing the command line instead."
-	$(BIN)/surrogateshap --help
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/surrogateshap demo --out out/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

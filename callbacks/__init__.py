@@ -1,5 +1,6 @@
 """Lightning callbacks of surrogateshap (installed as ``surrogateshap.callbacks``)."""
 
+from .attribution import SurrogateShapCallback
 from .bank_writer import BankWriter
 
-__all__ = ["BankWriter"]
+__all__ = ["BankWriter", "SurrogateShapCallback"]

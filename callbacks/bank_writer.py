@@ -30,14 +30,21 @@ class BankWriter(BasePredictionWriter):
     ----------
     output_dir : the bank folder.
     contributors : a :class:`ContributorRegistry` (its ``n_examples``) or a mapping id -> n_examples.
+        ``None`` (e.g. a LightningCLI predict config): taken in :meth:`setup` from
+        ``trainer.datamodule.plan`` (a ``SamplingPlan``, as :class:`~surrogateshap.generation.PlanDataModule`
+        has).
     config : JSON-serialisable description of the run; a folder written with another config is refused.
+        ``None`` with ``contributors`` given: ``{}``. ``None`` with ``contributors`` omitted: the config
+        ``generate_bank`` stores (:func:`~surrogateshap.generation.bank_config` of the datamodule's plan and
+        the module's ``backend``, ``guidance_scale`` and ``num_inference_steps``), so a changed plan or
+        generation setting is refused on resume, and banks of both routes are interchangeable.
     write_interval : ``"batch"`` (one shard per batch: resumable) or ``"epoch"``.
     """
 
     def __init__(
         self,
         output_dir: str | Path,
-        contributors: ContributorRegistry | Mapping[str, Any],
+        contributors: ContributorRegistry | Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         write_interval: Literal["batch", "epoch"] = "batch",
     ) -> None:
@@ -45,14 +52,41 @@ class BankWriter(BasePredictionWriter):
             raise ValueError(f"write_interval must be 'batch' or 'epoch', got {write_interval!r}.")
         super().__init__(write_interval)
         self.output_dir = Path(output_dir)
-        n_examples = contributors.n_examples if isinstance(contributors, ContributorRegistry) else contributors
-        self.n_examples = {str(k): v for k, v in dict(n_examples).items()}
+        self._from_datamodule = contributors is None
+        self._config_given = config is not None
+        self.n_examples: dict[str, Any] | None = None
+        if contributors is not None:
+            self._set_contributors(contributors)
         self.config = {} if config is None else dict(config)
         self._writer: ShardWriter | None = None
+
+    def _set_contributors(self, contributors: ContributorRegistry | Mapping[str, Any]) -> None:
+        n_examples = contributors.n_examples if isinstance(contributors, ContributorRegistry) else contributors
+        self.n_examples = {str(k): v for k, v in dict(n_examples).items()}
+
+    def _contributors_from_datamodule(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """``n_examples`` (and, unless given, the bank config) from ``trainer.datamodule.plan``."""
+        plan = getattr(trainer.datamodule, "plan", None)
+        if plan is None or not hasattr(plan, "n_examples"):
+            raise ValueError(
+                "BankWriter was built without contributors, so it reads them from trainer.datamodule.plan (a "
+                "SamplingPlan), but the Trainer has "
+                + ("no datamodule" if trainer.datamodule is None else f"a {type(trainer.datamodule).__name__} "
+                   "without a `plan`")
+                + ": use surrogateshap.generation.PlanDataModule or pass contributors=<registry or id -> n_examples>."
+            )
+        self._set_contributors(plan.n_examples)
+        if not self._config_given:
+            self.config = _plan_config(plan, pl_module)
 
     # resume -------------------------------------------------------------------------
     def check_compatible(self) -> None:
         """Raise a ValueError if ``output_dir`` holds a bank of other contributors or another config."""
+        if self.n_examples is None:
+            raise RuntimeError(
+                "BankWriter has no contributors yet: built without them, it reads them from "
+                "trainer.datamodule.plan in setup(); add it to the Trainer's callbacks before using it."
+            )
         check_bank_folder(self.output_dir, self.n_examples, self.config)
 
     def existing_rows(self) -> set[tuple[str, int]]:
@@ -66,7 +100,14 @@ class BankWriter(BasePredictionWriter):
 
     # Lightning hooks ------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Open this process's shard writer (its own manifest under DDP)."""
+        """Open this process's shard writer (its own manifest under DDP).
+
+        Without ``contributors`` given, first read them from ``trainer.datamodule.plan``.
+        """
+        if self._from_datamodule:
+            if stage != "predict":
+                return  # nothing is written outside predict, and only predict runs have a plan to read
+            self._contributors_from_datamodule(trainer, pl_module)
         rank = trainer.global_rank if trainer.world_size > 1 else None
         self._writer = ShardWriter(self.output_dir, self.n_examples, config=self.config, rank=rank)
 
@@ -121,6 +162,16 @@ class BankWriter(BasePredictionWriter):
         """
         if stage == "predict":
             trainer.strategy.barrier("BankWriter.teardown")
+
+
+def _plan_config(plan: Any, pl_module: pl.LightningModule) -> dict[str, Any]:
+    """The bank config ``generate_bank`` writes, from a plan and a ``SubsetConditionedGenerator``-like module."""
+    backend = getattr(pl_module, "backend", None)
+    if backend is None or not hasattr(pl_module, "guidance_scale") or not hasattr(pl_module, "num_inference_steps"):
+        return {"plan": plan.describe()}
+    from ..generation.run import bank_config  # late: generation.run imports this module
+
+    return bank_config(plan, backend, pl_module.guidance_scale, pl_module.num_inference_steps)
 
 
 def _flatten(predictions: Sequence[Any]) -> list[Mapping[str, Any]]:

@@ -55,7 +55,7 @@ def clean_resize(images: Tensor, mode: str = "clean") -> Tensor:
 
 
 class CleanFIDInception(nn.Module):
-    """Clean-fid's TorchScript Inception-v3 (``inception-2015-12-05.pt``), 2048-d pool features.
+    """Clean-fid's TorchScript Inception-v3 (``inception-2015-12-05.pt``): pool features or class probabilities.
 
     Loaded with ``torch.jit.load`` from a local file; nothing is downloaded. Images are resized
     to 299x299 by clean-fid's "clean" resizer (PIL bicubic), then normalised and passed through
@@ -66,12 +66,25 @@ class CleanFIDInception(nn.Module):
     weights_path : the TorchScript file, or a folder holding ``inception-2015-12-05.pt``.
     device : where the network runs.
     batch_size : images per forward pass.
+    output : ``"features"`` (2048-d pool features, for FID) or ``"probs"`` (the 1008-way softmax of
+        the network's ``output`` layer applied to those features *without its bias*, as the
+        original TensorFlow Inception Score and StyleGAN's port of it (``no_output_bias=True``)
+        compute it; for the Inception Score).
+
+    The ``"probs"`` path follows the file's documented layout (a ``layers`` trunk and an
+    ``output`` linear layer); it is tested against a stand-in with that layout, not against the
+    real file, which is not on this machine.
     """
 
     feature_dim = 2048
+    OUTPUTS = ("features", "probs")
 
     def __init__(
-        self, weights_path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 64
+        self,
+        weights_path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+        output: str = "features",
     ) -> None:
         super().__init__()
         path = Path(weights_path).expanduser()
@@ -84,8 +97,11 @@ class CleanFIDInception(nn.Module):
                 f"{INCEPTION_FILENAME} (clean-fid's source names its address: {inception_url}), copy it to "
                 f"that path, or set `{INCEPTION_CONFIG_KEY}` to where it is."
             )
+        if output not in self.OUTPUTS:
+            raise ValueError(f"output must be one of {self.OUTPUTS}, got {output!r}.")
         self.weights_path = path
         self.batch_size = int(batch_size)
+        self.output = output
         with warnings.catch_warnings():  # clean-fid's file is TorchScript, whatever torch thinks of it
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*", category=FutureWarning)
             self.base = torch.jit.load(str(path), map_location=torch.device(device)).eval()
@@ -93,6 +109,11 @@ class CleanFIDInception(nn.Module):
             raise ValueError(
                 f"'{path}' is a TorchScript module without a `layers` submodule; it is not clean-fid's "
                 f"{INCEPTION_FILENAME}."
+            )
+        if output == "probs" and not hasattr(self.base, "output"):
+            raise ValueError(
+                f"'{path}' has no `output` layer, so it cannot give class probabilities; use clean-fid's "
+                f"{INCEPTION_FILENAME} or output='features'."
             )
 
     @property
@@ -106,14 +127,18 @@ class CleanFIDInception(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
-        """Pool features ``(B, 2048)`` float32 (on CPU) for images in [0, 1] or uint8."""
+        """Pool features ``(B, 2048)`` or class probabilities ``(B, 1008)``, float32 on CPU."""
         images = images_to_uint8_range(images)
         if images.shape[0] == 0:
-            return torch.zeros(0, self.feature_dim)
+            return torch.zeros(0, self.feature_dim if self.output == "features" else self.base.output.weight.shape[0])
         pixels = clean_resize(images)
         feats = []
         for start in range(0, pixels.shape[0], self.batch_size):
             x = pixels[start : start + self.batch_size].to(self.device)
             x = (x - 128) / 128
-            feats.append(self.base.layers(x).reshape(x.shape[0], self.feature_dim).float().cpu())
+            pooled = self.base.layers(x).reshape(x.shape[0], self.feature_dim)
+            if self.output == "probs":
+                weight = self.base.output.weight
+                pooled = torch.softmax(pooled @ weight.to(pooled.dtype).T, dim=1)
+            feats.append(pooled.float().cpu())
         return torch.cat(feats)

@@ -22,7 +22,9 @@ from torch import Tensor
 
 from .base import ContributorMetric
 
-ReferenceLike = str | os.PathLike | tuple | Mapping | np.ndarray | Tensor
+# arrays first: LightningCLI (jsonargparse) then builds a class_path given as the reference instead of
+# taking it for a path string
+ReferenceLike = np.ndarray | Tensor | str | os.PathLike | tuple | Mapping
 
 #: Bytes of float64 (d, d) matrices processed at once when evaluating many coalitions.
 _CHUNK_BYTES = 256 * 2**20

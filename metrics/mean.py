@@ -15,10 +15,20 @@ class ContributorMean(ContributorMetric):
 
     State: per contributor the membership-weighted sum of scores (float64). A coalition's
     value is ``alpha @ sum_scores`` = ``sum_x w_x s_x`` with ``sum_x w_x = 1``.
+    ``higher_is_better`` says which direction of the score is good (None: the class's own, True
+    here, False for subclasses scoring a cost).
     """
 
-    def __init__(self, feature: str, num_contributors: int | None = None, **kwargs: Any) -> None:
+    higher_is_better = True
+
+    def __init__(
+        self, feature: str, num_contributors: int | None = None, higher_is_better: bool | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(feature=feature, num_contributors=num_contributors, **kwargs)
+        if higher_is_better is not None:
+            # torchmetrics guards ``higher_is_better`` as a class constant; the direction of a score is a
+            # per-instance choice, so set it past the guard (an instance attribute shadows the class one)
+            object.__setattr__(self, "higher_is_better", bool(higher_is_better))
 
     def _init_contributor_states(self, num_contributors: int) -> None:
         self.add_state(

@@ -20,7 +20,6 @@ class ContributorRate(ContributorMean):
         higher_is_better: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(feature=feature, num_contributors=num_contributors, **kwargs)
-        # torchmetrics guards ``higher_is_better`` as a class constant; this metric's direction is a
-        # per-instance choice, so set it past the guard (an instance attribute shadows the class one)
-        object.__setattr__(self, "higher_is_better", bool(higher_is_better))
+        super().__init__(
+            feature=feature, num_contributors=num_contributors, higher_is_better=higher_is_better, **kwargs
+        )

@@ -1,10 +1,15 @@
 """The ``surrogateshap`` command line.
 
-``surrogateshap estimate --values FILE.csv --out DIR`` attributes a game whose coalition
-values were computed elsewhere (retraining runs, an external evaluation pipeline): the CSV
-has one 0/1 column per contributor and a ``value`` column, one row per coalition, the empty
-and the full coalition included. The generation-based subcommands (``demo``,
-``attribute``, ``fit``, ``predict``) arrive with the model-side issues.
+- ``surrogateshap demo --out DIR``: the embedded digits setting, offline on a CPU (shipped models).
+- ``surrogateshap attribute --config FILE --out DIR``: any configured setting (``configs/*.yaml``).
+- ``surrogateshap estimate --values FILE.csv --out DIR``: attribute coalitions whose values were
+  computed elsewhere (retraining runs, an external pipeline): one 0/1 column per contributor and a
+  ``value`` column, one row per coalition, the empty and the full coalition included.
+- ``surrogateshap fit|predict --config FILE``: LightningCLI over the project's modules (train the
+  digits DDPM or feature network; generate a bank in a predict loop).
+
+Errors in what the user gave (a missing file, a bad config key, an empty contributor) print one
+line naming the problem and the fix, and exit with status 2.
 """
 
 from __future__ import annotations
@@ -15,20 +20,51 @@ from pathlib import Path
 
 from . import __version__
 
+LIGHTNING_COMMANDS = ("fit", "predict", "validate", "test")
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="surrogateshap",
         description="Contributor attribution for conditional image generators: proxy games, "
         "XGBoost surrogates and exact TreeSHAP.",
+        epilog="`surrogateshap fit --help` and `surrogateshap predict --help` show the LightningCLI options.",
     )
     parser.add_argument("--version", action="version", version=f"surrogateshap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("fit", help="train a LightningModule from a YAML config (LightningCLI), e.g. the digits DDPM.",
+                   add_help=False)
+    sub.add_parser("predict", help="run a predict loop from a YAML config (LightningCLI), e.g. bank generation.",
+                   add_help=False)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the embedded digits demo: planted contributors, shipped models, all outputs.",
+        description="Generate the digits bank with the shipped DDPM (and a bank of the untrained network for "
+        "v_empty), attribute FID, Inception Score, quality, diversity and marker rate with SurrogateSHAP, and "
+        "write attribution.json/.csv, plots, report.md and a W&B run. Rerunning resumes generation.",
+    )
+    demo.add_argument("--out", required=True, type=Path, help="output folder (created if missing).")
+    demo.add_argument("--config", type=Path, default=None,
+                      help="a digits config with another planting (default: the shipped configs/digits.yaml); "
+                      "a planting the shipped DDPM was not trained on trains one first, cached under OUT/models.")
+    _add_common(demo)
+
+    att = sub.add_parser(
+        "attribute",
+        help="attribute any configured setting (configs/*.yaml).",
+        description="Generate the config's contributor bank (resuming), evaluate every utility's proxy game, "
+        "estimate Shapley values and write attribution.json/.csv, plots, report.md and a W&B run.",
+    )
+    att.add_argument("--config", required=True, type=Path, help="YAML config (see configs/ for examples).")
+    att.add_argument("--out", required=True, type=Path, help="output folder (created if missing).")
+    _add_common(att)
+
     est = sub.add_parser(
         "estimate",
         help="Shapley values from a CSV of already evaluated coalitions.",
         description="Fit the SurrogateSHAP surrogate on coalitions evaluated elsewhere and write "
-        "attribution.json and attribution.csv.",
+        "attribution.json, attribution.csv, plots and report.md.",
     )
     est.add_argument("--values", required=True, type=Path,
                      help="CSV: one 0/1 column per contributor plus a 'value' column; one row per coalition, "
@@ -40,7 +76,54 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="bootstrap refits for the standard errors; 0 turns them off (default 20).")
     est.add_argument("--adjust", choices=["none", "msr"], default="none",
                      help="regression adjustment of the surrogate's values (default none).")
+    est.add_argument("--lower-is-better", action="store_true",
+                     help="the value is a cost (e.g. FID): record higher_is_better = false.")
     return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set estimator.budget=128 (repeatable; YAML values).")
+    parser.add_argument("--no-wandb", action="store_true", help="do not log a W&B run (outputs are still written).")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars.")
+
+
+def _run_setting(args: argparse.Namespace) -> None:
+    from .pipeline import run_attribution
+
+    if args.command == "demo":
+        from .demo import run_demo
+
+        if args.config is not None and not args.config.is_file():
+            raise FileNotFoundError(f"config file {args.config} does not exist; omit --config for the shipped demo.")
+        run = run_demo(args.out, args.config, args.overrides, progress=not args.no_progress,
+                       use_wandb=False if args.no_wandb else None)
+    else:
+        from .config import load_config
+
+        if not args.config.is_file():
+            raise FileNotFoundError(f"config file {args.config} does not exist; pass a YAML config (see configs/).")
+        config = load_config(args.config, args.overrides)
+        run = run_attribution(config, args.out, progress=not args.no_progress,
+                              use_wandb=False if args.no_wandb else None)
+    _print_summary(run.document, args.out)
+    if run.wandb_message:
+        print(run.wandb_message)
+
+
+def _print_summary(document: dict, out: Path) -> None:
+    import io
+
+    import pandas as pd
+
+    from .report.document import attribution_csv
+
+    frame = pd.read_csv(io.StringIO(attribution_csv(document)))
+    for name, part in frame.groupby("utility", sort=False):
+        best = "higher" if bool(part["higher_is_better"].iloc[0]) else "lower"
+        print(f"\n{name} ({best} is better): contributors by value")
+        print(part.sort_values("rank")[["contributor", "role", "value", "std", "rank"]].to_string(index=False))
+    print(f"\nwrote {out / 'attribution.json'}, attribution.csv, plots and {out / 'report.md'}")
 
 
 def _estimate_from_csv(args: argparse.Namespace) -> None:
@@ -48,7 +131,7 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from .estimators.surrogate_shap import surrogate_shap_from_values
-    from .io import atomic_write_text
+    from .report import UtilityResult, attribution_document, write_outputs
 
     if not args.values.is_file():
         raise SystemExit(f"error: {args.values} does not exist; pass the CSV of coalition values with --values.")
@@ -64,25 +147,37 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
         n_bootstrap=args.bootstrap, adjust=None if args.adjust == "none" else args.adjust,
     )
     att.players = players
-    args.out.mkdir(parents=True, exist_ok=True)
-    att.to_json(args.out / "attribution.json")
-    atomic_write_text(args.out / "attribution.csv", att.to_frame().to_csv())
-    print(att.to_frame().sort_values("rank").to_string())
-    print(f"surrogate cross-validated R^2 {att.diagnostics['cv_r2']:.3f}; wrote {args.out / 'attribution.json'}")
+    counts = [{"id": p, "n_examples": 1} for p in players]
+    result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)
+    document = attribution_document(counts, [result], method="surrogateshap", budget=len(frame), timings={})
+    write_outputs(args.out, document, [result])
+    _print_summary(document, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``surrogateshap`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        from .training.cli import run_lightning_cli
+
+        run_lightning_cli(argv)
+        return 0
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    from .config import ConfigError
+
     try:
         if args.command == "estimate":
             _estimate_from_csv(args)
-    except ValueError as err:  # library errors already name the problem and the fix
-        print(f"error: {err}", file=sys.stderr)
+        else:
+            _run_setting(args)
+    except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
+        # library errors already name the problem and the fix: one line, no traceback
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -3,7 +3,9 @@
 A config is plain YAML. Two conventions make it executable:
 
 - ``${dotted.key}`` inside a string refers to another value of the same config (``${paths.model_path}``);
-  a string that is exactly one reference takes the referenced value with its type.
+  a string that is exactly one reference takes the referenced value with its type. ``${package_dir}``
+  (unless the config defines that key) is the installed ``surrogateshap`` package folder, so shipped
+  configs can point at the models shipped inside the package (``${package_dir}/assets/digits/ddpm``).
 - A mapping with ``class_path`` (and optionally ``init_args``) describes an object, in the
   jsonargparse / LightningCLI layout. ``class_path`` names a class or any callable, e.g.
   ``pkg.module.Class`` or ``pkg.module.Class.from_pretrained``; :func:`instantiate` builds it
@@ -31,6 +33,7 @@ __all__ = [
 
 _REF = re.compile(r"\$\{([^}]+)\}")
 _NODE_KEYS = {"class_path", "init_args"}
+PACKAGE_DIR_KEY = "package_dir"
 
 
 class ConfigError(ValueError):
@@ -86,6 +89,8 @@ def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
         try:
             target = _get_dotted(config, key)
         except KeyError as err:
+            if key == PACKAGE_DIR_KEY:
+                return str(Path(__file__).resolve().parent)
             raise ConfigError(f"${{{key}}} in the config: {err.args[0]}") from None
         return walk(target, (*stack, key))
 

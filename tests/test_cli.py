@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 
@@ -8,6 +7,7 @@ import pandas as pd
 from surrogateshap import sample_coalitions
 from surrogateshap.cli import main
 from surrogateshap.games import MoebiusGame
+from surrogateshap.report import load_attribution_document
 
 
 def test_help_runs_as_a_console_script():
@@ -23,11 +23,13 @@ def test_estimate_from_csv_recovers_the_game(tmp_path):
     frame.to_csv(tmp_path / "values.csv", index=False)
     assert main(["estimate", "--values", str(tmp_path / "values.csv"), "--out", str(tmp_path / "o"),
                  "--bootstrap", "0", "--cv", "3"]) == 0
-    data = json.loads((tmp_path / "o" / "attribution.json").read_text())
-    assert data["players"] == [f"c{i}" for i in range(6)]
-    values = np.array(data["values"])
+    data = load_attribution_document(tmp_path / "o" / "attribution.json")
+    assert [c["id"] for c in data["contributors"]] == [f"c{i}" for i in range(6)]
+    values = np.array(data["utilities"]["value"]["values"])
     assert np.corrcoef(values, game.shapley_values())[0, 1] > 0.95
-    assert (tmp_path / "o" / "attribution.csv").read_text().startswith("player,value,std,rank")
+    csv = pd.read_csv(tmp_path / "o" / "attribution.csv")
+    assert len(csv) == 6 and set(csv["utility"]) == {"value"}
+    assert (tmp_path / "o" / "values_value.png").stat().st_size > 1000
 
 
 def test_estimate_without_the_full_coalition_is_a_clear_error(tmp_path, capsys):

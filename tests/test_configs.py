@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_extractors import FakeInception
 from tiny_pipelines import save_random_lora, save_tiny_flux, save_tiny_sd, tiny_flux_pipeline, tiny_sd_pipeline
 from torch import nn
 
@@ -24,20 +25,6 @@ def write_metadata(path: Path, rows: list[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
-
-
-class FakeInception(nn.Module):
-    """The interface of clean-fid's TorchScript Inception (a ``layers`` module giving pool features)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(3, 4, kernel_size=8, stride=8), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 2048),
-            nn.Unflatten(1, (2048, 1, 1)),
-        )
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.layers((img - 128) / 128).reshape(-1, 2048)
 
 
 # --- the resolver itself -------------------------------------------------------------------------
@@ -134,8 +121,9 @@ def test_cifar20_resolves_and_generates(tmp_path):
     assert isinstance(backend, ClassConditionalDDPM) and backend.num_labels == 20
     assert type(backend.scheduler).__name__ == "DDIMScheduler"
     assert gen["guidance_scale"] == 1.4
-    extractors = {k: v for k, v in instantiate(gen["extractors"]).items() if v is not None}
+    extractors = instantiate(gen["extractors"])
     assert isinstance(extractors["inception"], CleanFIDInception)
+    assert extractors["inception_probs"].output == "probs"
     utilities = instantiate(config["utilities"], "config.utilities")
     assert isinstance(utilities["fid"], ContributorFID) and utilities["fid"].dim == 2048
     assert isinstance(utilities["inception_score"], ContributorInceptionScore)
@@ -146,6 +134,8 @@ def test_cifar20_resolves_and_generates(tmp_path):
         trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False},
     )
     assert len(bank) == 20
+    assert bank["inception"].shape == (20, 2048) and bank["inception_probs"].shape == (20, 1008)
+    np.testing.assert_allclose(bank["inception_probs"].sum(axis=1), 1.0, rtol=1e-5)
 
 
 # --- ArtBench (Stable Diffusion + LoRA) ---------------------------------------------------------

@@ -116,3 +116,15 @@ def test_wrong_torchscript_and_bad_images(tmp_path, weights_dir) -> None:
     with pytest.raises(ValueError, match="uint8 or float"):
         extractor(torch.zeros(1, 3, 8, 8, dtype=torch.int32))
     assert np.isfinite(extractor(torch.rand(3, 8, 8)).numpy()).all()  # a single image without batch dim
+
+
+def test_class_probabilities_are_the_output_layers_softmax_without_bias(weights_dir) -> None:
+    images = torch.rand(3, 3, 32, 32)
+    probs = CleanFIDInception(weights_dir, output="probs")(images)
+    features = CleanFIDInception(weights_dir)(images)
+    weight = torch.jit.load(str(weights_dir / INCEPTION_FILENAME)).output.weight
+    assert probs.shape == (3, 1008)
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(3))
+    torch.testing.assert_close(probs, torch.softmax(features @ weight.T, dim=1), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="output must be"):
+        CleanFIDInception(weights_dir, output="logits")

@@ -6,7 +6,7 @@ import numpy as np
 
 def test_readme_python_example_runs_and_finds_the_planted_pair():
     text = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = re.search(r"## Python\n\n```python\n(.*?)```", text, re.S).group(1)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     att = namespace["att"]

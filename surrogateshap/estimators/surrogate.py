@@ -46,7 +46,8 @@ class TreeSurrogate:
     Rows that are the empty or the full coalition are always kept in training (never held
     out): they anchor the surrogate where the game is known exactly.
 
-    Fitted attributes: ``model_`` (``xgboost.XGBRegressor``, None with 0 trees),
+    Fitted attributes: ``train_masks_`` / ``train_values_`` (the rows fitted), ``model_``
+    (``xgboost.XGBRegressor``, None with 0 trees),
     ``best_params_``, ``linear_`` (``(intercept, coefficients)`` or None), ``tree_game_``
     (:class:`TreeGame` of the whole surrogate), ``shap_values_`` (exact Shapley values of
     ``S -> f(1_S)``: shap's interventional TreeExplainer on the trees, checked against the
@@ -78,6 +79,7 @@ class TreeSurrogate:
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         self.n_players_ = masks.shape[1]
+        self.train_masks_, self.train_values_ = masks, values
         anchor = ~masks.any(axis=1) | masks.all(axis=1)
         if self.base == "linear" and not ((~masks.any(axis=1)).any() and masks.all(axis=1).any()):
             raise ValueError("a linear base needs the empty and the full coalition among the rows; add both.")

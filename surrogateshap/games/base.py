@@ -7,6 +7,7 @@ through :func:`evaluate`, which checks both sides of that contract.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -103,13 +104,15 @@ class FunctionGame:
 class CachedGame:
     """Wrap a game so that each distinct coalition is evaluated once.
 
-    ``n_evaluations`` counts the distinct coalitions passed to the wrapped game. Repeated
-    rows in one call and rows seen in earlier calls are answered from the cache.
+    ``n_evaluations`` counts the distinct coalitions passed to the wrapped game and ``seconds``
+    the wall-clock time spent inside it. Repeated rows in one call and rows seen in earlier
+    calls are answered from the cache.
     """
 
     def __init__(self, game: object) -> None:
         self.game = game
         self.n_players = n_players_of(game)
+        self.seconds = 0.0
         self._cache: dict[bytes, float] = {}
 
     @property
@@ -127,6 +130,8 @@ class CachedGame:
                 missing[key] = row
         if missing:
             rows = np.fromiter(missing.values(), dtype=np.int64, count=len(missing))
+            start = time.perf_counter()
             new_values = evaluate(self.game, masks[rows])
+            self.seconds += time.perf_counter() - start
             self._cache.update(zip(missing.keys(), new_values.tolist()))
         return np.array([self._cache[key] for key in keys], dtype=np.float64)

@@ -13,6 +13,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "ClassConditionalDDPM": ".backends.ddpm",
     "GenerationBackend": ".backends.base",
+    "PlanDataModule": ".data",
     "RankShardSampler": ".plan",
     "SamplingPlan": ".plan",
     "SubsetConditionedGenerator": ".module",
@@ -26,6 +27,7 @@ _EXPORTS = {
 __all__ = [
     "ClassConditionalDDPM",
     "GenerationBackend",
+    "PlanDataModule",
     "RankShardSampler",
     "SamplingPlan",
     "SubsetConditionedGenerator",
@@ -39,6 +41,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .backends.base import GenerationBackend
     from .backends.ddpm import ClassConditionalDDPM
+    from .data import PlanDataModule
     from .module import SubsetConditionedGenerator
     from .plan import RankShardSampler, SamplingPlan, collate_plan_rows, sample_seed, stable_int
     from .run import bank_config, generate_bank

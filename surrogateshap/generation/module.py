@@ -68,7 +68,7 @@ class SubsetConditionedGenerator(pl.LightningModule):
     def __init__(
         self,
         backend: GenerationBackend,
-        extractors: Mapping[str, Extractor],
+        extractors: Mapping[str, nn.Module | Extractor],
         guidance_scale: float = 1.0,
         num_inference_steps: int = 50,
         save_images_dir: str | Path | None = None,

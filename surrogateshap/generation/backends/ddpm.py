@@ -126,6 +126,29 @@ class ClassConditionalDDPM(GenerationBackend):
         sched = _SCHEDULERS[kind].from_pretrained(str(root), subfolder="scheduler", local_files_only=True)
         return cls(unet.eval(), sched, batch_invariant=batch_invariant)
 
+    @classmethod
+    def untrained(
+        cls,
+        path: str | Path,
+        *,
+        init_seed: int = 0,
+        scheduler: Literal["ddim", "ddpm"] | None = None,
+        batch_invariant: bool = True,
+    ) -> ClassConditionalDDPM:
+        """The checkpoint's architecture and scheduler with freshly initialised weights (seeded).
+
+        This is the model trained on no data: its samples measure ``v_empty`` of a model trained
+        from scratch the same way the trained model's samples measure every other coalition.
+        """
+        trained = cls.from_pretrained(path, scheduler=scheduler, batch_invariant=batch_invariant)
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(int(init_seed))
+            unet = UNet2DModel.from_config(trained.unet.config)
+        finally:
+            torch.random.set_rng_state(state)
+        return cls(unet.eval(), trained.scheduler, batch_invariant=batch_invariant)
+
     def save_pretrained(self, path: str | Path) -> Path:
         """Write ``path/unet`` and ``path/scheduler`` (the layout :meth:`from_pretrained` reads)."""
         root = Path(path)

@@ -1,0 +1,1 @@
+"""The YAML configs shipped with the package (``importlib.resources.files("surrogateshap.configs")``)."""

@@ -1,0 +1,122 @@
+"""The embedded default: planted digits contributors, the shipped models, one command to attribute.
+
+``run_demo(out_dir)`` loads ``configs/digits.yaml`` (shipped inside the package), makes sure a
+DDPM trained on the config's planting exists (the shipped one, or one trained now with the
+recipe of ``configs/digits_ddpm.yaml`` and cached under ``out_dir/models``), then runs
+:func:`~surrogateshap.pipeline.run_attribution`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import load_config
+from .data.digits import DigitsPlanting
+
+__all__ = ["default_config_path", "ensure_generator", "recipe_config_path", "run_demo", "train_generator"]
+
+
+def default_config_path() -> Path:
+    """The shipped demo config, ``configs/digits.yaml``."""
+    return Path(str(importlib.resources.files("surrogateshap.configs") / "digits.yaml"))
+
+
+def recipe_config_path() -> Path:
+    """The shipped DDPM training recipe, ``configs/digits_ddpm.yaml`` (a LightningCLI config)."""
+    return Path(str(importlib.resources.files("surrogateshap.configs") / "digits_ddpm.yaml"))
+
+
+def _trained_planting(model_dir: Path) -> dict[str, Any] | None:
+    record = model_dir / "training.json"
+    if not record.is_file():
+        return None
+    data = json.loads(record.read_text(encoding="utf-8")).get("data") or {}
+    planting = data.get("planting")
+    return DigitsPlanting.from_config(planting).to_config() if planting is not None else None
+
+
+def train_generator(
+    planting: DigitsPlanting, out_dir: str | Path, *, max_steps: int | None = None, progress: bool = True
+) -> Path:
+    """Train the class-conditional DDPM on ``planting`` with the shipped recipe; returns the model folder.
+
+    The recipe is ``configs/digits_ddpm.yaml`` with its planting replaced, its model written to
+    ``out_dir`` (diffusers layout + ``training.json``) and logs under ``out_dir/logs``;
+    ``max_steps`` shortens it (tests).
+    """
+    import lightning.pytorch as pl
+    import yaml
+
+    from .config import instantiate
+
+    recipe = yaml.safe_load(recipe_config_path().read_text(encoding="utf-8"))
+    out = Path(out_dir)
+    trainer_cfg = dict(recipe["trainer"])
+    trainer_cfg["default_root_dir"] = str(out.parent / "logs")
+    trainer_cfg["logger"] = {
+        "class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(out.parent / "logs")},
+    }
+    trainer_cfg["callbacks"] = [
+        {"class_path": "surrogateshap.training.SavePretrained", "init_args": {"dirpath": str(out)}}
+    ]
+    trainer_cfg["enable_progress_bar"] = progress
+    if max_steps is not None:
+        trainer_cfg["max_steps"] = int(max_steps)
+    data_cfg = dict(recipe["data"])
+    data_cfg["init_args"] = {**data_cfg.get("init_args", {}), "planting": planting.to_config()}
+    pl.seed_everything(int(recipe.get("seed_everything", 0)), verbose=False)
+    model = instantiate(recipe["model"], "recipe.model")
+    datamodule = instantiate(data_cfg, "recipe.data")
+    trainer = pl.Trainer(**instantiate(trainer_cfg, "recipe.trainer"))
+    trainer.fit(model, datamodule=datamodule)
+    return out
+
+
+def ensure_generator(config: Mapping[str, Any], out_dir: str | Path, *, max_steps: int | None = None,
+                     progress: bool = True) -> Path | None:
+    """The DDPM folder for the config's planting: None when ``paths.ddpm`` was trained on it, else a cached
+    or newly trained model under ``out_dir/models/ddpm-<planting hash>``."""
+    planting = DigitsPlanting.from_config(config.get("data") or {})
+    wanted = planting.to_config()
+    shipped = Path(str(config["paths"]["ddpm"]))
+    if _trained_planting(shipped) == wanted:
+        return None
+    digest = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:12]
+    cached = Path(out_dir) / "models" / f"ddpm-{digest}"
+    if _trained_planting(cached) == wanted:
+        return cached
+    print(
+        f"The config's planting differs from the one {shipped} was trained on: training a DDPM for it "
+        f"(recipe configs/digits_ddpm.yaml) into {cached}."
+    )
+    return train_generator(planting, cached, max_steps=max_steps, progress=progress)
+
+
+def run_demo(
+    out_dir: str | Path,
+    config_path: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    *,
+    progress: bool = True,
+    use_wandb: bool | None = None,
+):
+    """Run the digits demo into ``out_dir`` and return the :class:`~surrogateshap.pipeline.AttributionRun`."""
+    from .pipeline import run_attribution
+
+    path = Path(config_path) if config_path is not None else default_config_path()
+    config = load_config(path, overrides)
+    training = dict(config.get("training") or {})
+    model = ensure_generator(config, out_dir, max_steps=training.get("max_steps"), progress=progress)
+    if model is not None:
+        extra = dict(overrides) if isinstance(overrides, Mapping) else list(overrides or [])
+        if isinstance(extra, dict):
+            extra["paths.ddpm"] = str(model)
+        else:
+            extra.append(f"paths.ddpm={model}")
+        config = load_config(path, extra)
+    return run_attribution(config, out_dir, progress=progress, use_wandb=use_wandb)

@@ -1,0 +1,116 @@
+"""``report.md``: a human-readable summary of an attribution document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+_PLOT_LABELS = {
+    "values_": "values per contributor",
+    "interactions_": "pairwise interactions",
+    "surrogate_cv_": "surrogate out-of-fold fit",
+}
+
+
+def ranks(values: Sequence[float | None]) -> list[int]:
+    """Rank of each value, 1 = largest; ties share the smallest rank; missing values rank last."""
+    array = np.array([-np.inf if v is None else v for v in values], dtype=np.float64)
+    return [int(1 + np.sum(array > v)) for v in array]
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool) or isinstance(x, int):
+        return str(x)
+    return f"{float(x):.{digits}g}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The markdown report of ``doc``.
+
+    ``plot_files`` maps a utility name to the PNG file names (relative to the report) drawn
+    for it; each is linked as an image.
+    """
+    plot_files = plot_files or {}
+    contributors = doc["contributors"]
+    utilities = doc["utilities"]
+    n = len(contributors)
+    has_role = any("role" in c for c in contributors)
+    lines = ["# Contributor attribution", ""]
+    budget = doc.get("budget")
+    budget_text = f"a budget of {budget} coalitions" if budget is not None else "no coalition budget"
+    lines.append(
+        f"Shapley values of **{n} contributors** for **{len(utilities)} "
+        f"utilit{'y' if len(utilities) == 1 else 'ies'}** ({', '.join(f'`{u}`' for u in utilities)}), "
+        f"estimated with `{doc['method']}` from {doc['n_coalitions']} evaluated coalitions ({budget_text}). "
+        "A contributor's value is its share of the change from the empty coalition's utility (`v_empty`) to the "
+        "full model's (`v_full`); the values sum to that change. A positive value means the contributor "
+        "raises the utility: good where higher is better, harmful where lower is better (e.g. FID)."
+    )
+    lines.append("")
+    for name, util in utilities.items():
+        lines += _utility_section(name, util, contributors, has_role, plot_files.get(name, ()))
+    timings = doc.get("timings") or {}
+    if timings:
+        lines += ["## Timings", "", "| stage | seconds |", "| --- | ---: |"]
+        lines += [f"| {_cell(k)} | {_fmt(v)} |" for k, v in timings.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _utility_section(name: str, util: Mapping[str, Any], contributors: Sequence[Mapping[str, Any]], has_role: bool,
+                     plots: Sequence[str]) -> list[str]:
+    values = util["values"]
+    std = util.get("std")
+    direction = "higher" if util["higher_is_better"] else "lower"
+    surrogate = util.get("surrogate") or {}
+    lines = [f"## `{name}` ({direction} is better)", ""]
+    facts = [
+        f"v_empty = {_fmt(util['v_empty'])}",
+        f"v_full = {_fmt(util['v_full'])}",
+        f"change = {_fmt(_diff(util['v_full'], util['v_empty']))}",
+        f"efficiency gap = {_fmt(util.get('efficiency_gap'), 3)}",
+        f"coalitions evaluated = {util.get('n_evaluations')}",
+    ]
+    lds = util.get("lds")
+    facts.append(f"LDS = {_fmt(lds, 3)} on {util.get('n_holdout', 0)} held-out coalitions" if lds is not None
+                 else "LDS = not measured")
+    if surrogate.get("holdout_r2") is not None or surrogate.get("holdout_spearman") is not None:
+        facts.append(
+            f"surrogate cross-validated R^2 = {_fmt(surrogate.get('holdout_r2'), 3)}, "
+            f"Spearman = {_fmt(surrogate.get('holdout_spearman'), 3)}"
+        )
+    else:
+        facts.append("surrogate: none")
+    lines += [f"- {fact}" for fact in facts]
+    lines.append("")
+    rank = ranks(values)
+    order = sorted(range(len(values)), key=lambda i: rank[i])
+    header = ["rank", "contributor"] + (["role"] if has_role else []) + ["n_examples", "value ± std"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| " + " | ".join("---:" if h in ("rank", "n_examples", "value ± std") else "---" for h in header)
+                 + " |")
+    for i in order:
+        c = contributors[i]
+        value = _fmt(values[i])
+        if std is not None and std[i] is not None:
+            value += f" ± {_fmt(std[i], 2)}"
+        row = [str(rank[i]), _cell(c["id"])] + ([_cell(c.get("role", ""))] if has_role else [])
+        row += [_fmt(c["n_examples"]), value]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for plot in plots:
+        kind = next((label for prefix, label in _PLOT_LABELS.items() if plot.startswith(prefix)), "plot")
+        lines += [f"![{name}: {kind}]({plot})", ""]
+    return lines
+
+
+def _diff(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)

@@ -1,0 +1,186 @@
+"""PNG plots of an attribution document, drawn with matplotlib's object API (no pyplot state).
+
+Every function returns a :class:`matplotlib.figure.Figure` attached to an Agg canvas;
+:func:`figure_png` turns one into PNG bytes for :func:`surrogateshap.io.atomic_write_bytes`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+ROLE_COLORS: dict[str, str] = {
+    "clean": "#4c72b0",
+    "corrupted": "#dd8452",
+    "marker": "#c44e52",
+}
+DEFAULT_COLOR = "#8c8c8c"
+_EXTRA_COLORS = ["#55a868", "#8172b3", "#937860", "#da8bc3", "#ccb974", "#64b5cd"]
+MAX_TICK_LABELS = 60
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a utility name (``"fid/inception"`` -> ``"fid_inception"``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._")
+    return cleaned or "utility"
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render ``fig`` to PNG bytes (Agg), without touching pyplot."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def role_colors(roles: Sequence[str | None]) -> dict[str | None, str]:
+    """A colour per role: fixed ones for clean/corrupted/marker, then a palette; grey for no role."""
+    colors: dict[str | None, str] = {}
+    extra = iter(_EXTRA_COLORS * (1 + len(roles) // len(_EXTRA_COLORS)))
+    for role in roles:
+        if role in colors:
+            continue
+        if role is None:
+            colors[role] = DEFAULT_COLOR
+        else:
+            colors[role] = ROLE_COLORS.get(role) or next(extra)
+    return colors
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def values_figure(doc: Mapping[str, Any], utility: str) -> Figure:
+    """Horizontal bars of one utility's values (largest on top), std error bars, coloured by role."""
+    contributors = doc["contributors"]
+    util = doc["utilities"][utility]
+    ids = [c["id"] for c in contributors]
+    roles = [c.get("role") for c in contributors]
+    values = np.array([np.nan if v is None else v for v in util["values"]], dtype=np.float64)
+    std = util.get("std")
+    errors = None if std is None else np.array([0.0 if s is None else s for s in std], dtype=np.float64)
+    order = np.argsort(np.nan_to_num(values, nan=-np.inf), kind="stable")  # ascending: largest drawn on top
+    n = len(ids)
+    fig = _new_figure(7.5, min(0.28 * n + 1.8, 40.0))
+    ax = fig.add_subplot()
+    colors = role_colors(roles)
+    y = np.arange(n)
+    ax.barh(
+        y,
+        values[order],
+        xerr=None if errors is None else errors[order],
+        color=[colors[roles[i]] for i in order],
+        edgecolor="black",
+        linewidth=0.4,
+        error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333333"},
+    )
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    _set_ticks(ax.set_yticks, ax.set_yticklabels, [ids[i] for i in order])
+    ax.set_ylim(-0.6, n - 0.4)
+    direction = "higher" if util["higher_is_better"] else "lower"
+    effect = "helps" if util["higher_is_better"] else "hurts"
+    ax.set_title(f"{utility}: Shapley value per contributor ({direction} is better)")
+    ax.set_xlabel(f"contribution to {utility} (positive raises it, i.e. {effect})")
+    if any(r is not None for r in roles):
+        handles = [Patch(facecolor=c, edgecolor="black", label=r if r is not None else "no role")
+                   for r, c in colors.items()]
+        ax.legend(handles=handles, title="role", loc="best", fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def interactions_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
+    """Heatmap of the pairwise interaction matrix (diverging colours centred at 0), or None.
+
+    The diagonal holds the Shapley values themselves; it is masked so that the colour scale
+    shows the interactions.
+    """
+    util = doc["utilities"][utility]
+    if util.get("interactions") is None:
+        return None
+    ids = [c["id"] for c in doc["contributors"]]
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in util["interactions"]], dtype=np.float64)
+    n = matrix.shape[0]
+    shown = matrix.copy()
+    np.fill_diagonal(shown, np.nan)
+    finite = shown[np.isfinite(shown)]
+    vmax = float(np.abs(finite).max()) if finite.size else 0.0
+    vmax = vmax if vmax > 0 else 1.0
+    side = min(0.35 * n + 3.0, 30.0)
+    fig = _new_figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    cmap = _diverging_cmap()
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=TwoSlopeNorm(0.0, -vmax, vmax),
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="pairwise Shapley interaction", shrink=0.8)
+    _set_ticks(ax.set_xticks, ax.set_xticklabels, ids, rotation=90)
+    _set_ticks(ax.set_yticks, ax.set_yticklabels, ids)
+    ax.set_title(f"{utility}: pairwise interactions (diagonal = values, not shown)")
+    return fig
+
+
+def surrogate_cv_figure(surrogate: Any, utility: str) -> Figure | None:
+    """Out-of-fold surrogate predictions vs the game's values, with y = x; None without CV.
+
+    Reads ``train_values_`` and ``cv_predictions_`` of a fitted
+    :class:`~surrogateshap.estimators.surrogate.TreeSurrogate`; rows with a NaN prediction
+    (the empty/full anchors, never held out) are skipped.
+    """
+    if surrogate is None:
+        return None
+    actual = getattr(surrogate, "train_values_", None)
+    predicted = getattr(surrogate, "cv_predictions_", None)
+    if actual is None or predicted is None:
+        return None
+    actual = np.asarray(actual, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    ok = np.isfinite(actual) & np.isfinite(predicted)
+    if not ok.any():
+        return None
+    actual, predicted = actual[ok], predicted[ok]
+    fig = _new_figure(5.5, 5.0)
+    ax = fig.add_subplot()
+    ax.scatter(actual, predicted, s=14, alpha=0.7, color="#4c72b0", edgecolors="none")
+    low = float(min(actual.min(), predicted.min()))
+    high = float(max(actual.max(), predicted.max()))
+    pad = 0.05 * (high - low) if high > low else 0.5
+    line = [low - pad, high + pad]
+    ax.plot(line, line, color="black", linewidth=0.8, linestyle="--", label="y = x")
+    ax.set_xlim(line)
+    ax.set_ylim(line)
+    r2 = getattr(surrogate, "cv_r2_", None)
+    rho = getattr(surrogate, "cv_spearman_", None)
+    r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.3f}"
+    rho_text = "" if rho is None or not np.isfinite(rho) else f", Spearman = {rho:.3f}"
+    ax.set_title(f"{utility}: surrogate out-of-fold fit (R$^2$ = {r2_text}{rho_text})")
+    ax.set_xlabel("game value v(S)")
+    ax.set_ylabel("out-of-fold surrogate prediction f(S)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _set_ticks(set_ticks, set_labels, labels: list[str], rotation: float = 0) -> None:
+    """Ticks for every label, or every k-th one when there are too many to read."""
+    step = max(1, int(np.ceil(len(labels) / MAX_TICK_LABELS)))
+    positions = list(range(0, len(labels), step))
+    set_ticks(positions)
+    set_labels([labels[i] for i in positions], rotation=rotation, fontsize="small")
+
+
+def _diverging_cmap():
+    from matplotlib import colormaps
+
+    return colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")

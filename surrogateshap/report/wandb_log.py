@@ -1,0 +1,144 @@
+"""Weights & Biases (and other Lightning loggers) for an attribution document.
+
+W&B runs offline unless the user is logged in, writes under the output folder, and never
+stops the attribution: when it cannot start, the caller gets ``None`` and a message saying
+that the files are still written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .document import scalar_metrics
+
+
+def _logged_in(wandb: Any) -> bool:
+    """True when an API key is at hand (environment or ``wandb login``); never contacts the server."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return bool(wandb.api.api_key)
+    except Exception:
+        return False
+
+
+def start_wandb_run(
+    out_dir: str | os.PathLike,
+    *,
+    project: str = "surrogateshap",
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> tuple[Any | None, str]:
+    """Start a W&B run writing under ``out_dir``; returns ``(run or None, message)``.
+
+    The mode is ``WANDB_MODE`` when set; otherwise ``"online"`` if the user is logged in (an
+    API key in ``WANDB_API_KEY`` or from ``wandb login``) and ``"offline"`` if not (the run
+    lands in ``out_dir/wandb/offline-run-*``; ``wandb sync`` uploads it later).
+    ``WANDB_SILENT`` defaults to true. Never raises: on any failure the run is None and the
+    message says why and that the outputs are still written to ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    try:
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        env_mode = os.environ.get("WANDB_MODE")
+        mode = env_mode or ("online" if _logged_in(wandb) else "offline")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {
+            "project": project,
+            "name": name,
+            "config": dict(config) if config is not None else None,
+            "dir": str(out_dir),
+        }
+        if not env_mode:
+            kwargs["mode"] = mode
+        run = wandb.init(**kwargs)
+        if run is None:
+            raise RuntimeError("wandb.init returned no run")
+        where = getattr(run, "dir", None) or out_dir
+        if mode in ("offline", "dryrun"):
+            message = f"W&B run offline in {where}; upload it later with `wandb sync`."
+        elif mode == "disabled":
+            message = "W&B disabled (WANDB_MODE=disabled); nothing is logged to W&B."
+        else:
+            url = getattr(run, "url", None)
+            message = f"W&B run {getattr(run, 'name', '')} ({mode})" + (f" at {url}" if url else "") + "."
+        return run, message
+    except BaseException as err:  # noqa: BLE001 - W&B must never stop the attribution
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        reason = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        return None, f"W&B could not start: {reason}; outputs are still written to {out_dir}"
+
+
+def _run_of(target: Any) -> Any:
+    """The W&B run behind ``target``: a run itself, or a Lightning ``WandbLogger`` (``.experiment``)."""
+    if hasattr(target, "log_metrics") and hasattr(target, "experiment"):  # a Lightning logger
+        return target.experiment
+    if hasattr(target, "log"):
+        return target
+    raise TypeError(f"expected a wandb run or a Lightning WandbLogger, got {type(target).__name__}.")
+
+
+def contributor_table_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the contributor table: contributor, role, n_examples, then per utility
+    ``<utility>_value`` and ``<utility>_std``."""
+    utilities = doc["utilities"]
+    columns = ["contributor", "role", "n_examples"]
+    for name in utilities:
+        columns += [f"{name}_value", f"{name}_std"]
+    rows = []
+    for i, contributor in enumerate(doc["contributors"]):
+        row: list[Any] = [contributor["id"], contributor.get("role", ""), contributor["n_examples"]]
+        for util in utilities.values():
+            std = util.get("std")
+            row += [util["values"][i], None if std is None else std[i]]
+        rows.append(row)
+    return columns, rows
+
+
+def log_to_wandb(target: Any, doc: Mapping[str, Any], paths: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Log an attribution document to W&B in one ``log`` call; returns what was logged.
+
+    ``target`` is a ``wandb`` run or a Lightning ``WandbLogger``. Logged: a ``wandb.Table``
+    under ``contributors`` (see :func:`contributor_table_rows`), a ``wandb.plot.bar`` of each
+    utility's values under ``values/<utility>``, every PNG in ``paths`` (from
+    :func:`~surrogateshap.report.write_outputs`) as ``plots/<file stem>``, and the scalars
+    ``<utility>/lds``, ``<utility>/surrogate_r2``, ``<utility>/v_full``... and ``timings/<stage>``.
+    """
+    import wandb
+
+    run = _run_of(target)
+    columns, rows = contributor_table_rows(doc)
+    payload: dict[str, Any] = {"contributors": wandb.Table(columns=columns, data=rows, allow_mixed_types=True)}
+    ids = [c["id"] for c in doc["contributors"]]
+    for name, util in doc["utilities"].items():
+        table = wandb.Table(columns=["contributor", "value"],
+                            data=[[i, v] for i, v in zip(ids, util["values"]) if v is not None])
+        direction = "higher" if util["higher_is_better"] else "lower"
+        payload[f"values/{name}"] = wandb.plot.bar(
+            table, "contributor", "value", title=f"{name}: Shapley values ({direction} is better)"
+        )
+    for path in (paths or {}).values():
+        path = Path(path)
+        if path.suffix.lower() == ".png" and path.exists():
+            payload[f"plots/{path.stem}"] = wandb.Image(str(path))
+    payload.update(scalar_metrics(doc))
+    run.log(payload)
+    return payload
+
+
+def log_scalars_to_logger(logger: Any, doc: Mapping[str, Any], step: int | None = None) -> dict[str, float]:
+    """Log the document's scalars through any Lightning logger's ``log_metrics``; returns them.
+
+    Names as in :func:`surrogateshap.report.document.scalar_metrics` (``<utility>/lds``,
+    ``<utility>/surrogate_r2``, ``<utility>/v_full``, ``timings/<stage>``...).
+    """
+    metrics = scalar_metrics(doc)
+    if metrics:
+        logger.log_metrics(metrics, step=step)
+    return metrics

@@ -1,0 +1,412 @@
+"""SurrogateShapCallback, PlanDataModule and BankWriter-from-the-datamodule: predict, W&B, fit, checkpoints, CLI.
+
+Everything is tiny and offline: a random UNet (sample_size 8) saved with save_pretrained, five
+contributors, two cheap extractors (mean pixel; a 4x4 grey thumbnail), a few DDIM steps and
+small estimator settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler, UNet2DModel
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from surrogateshap.callbacks import BankWriter, SurrogateShapCallback
+from surrogateshap.metrics import ContributorFID, ContributorMean, ContributorVendiScore
+from surrogateshap.metrics.fid import save_reference_statistics
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from surrogateshap.bank import ContributorBank
+from surrogateshap.contributors import ContributorRegistry
+from surrogateshap.games.proxy import ProxyGame
+from surrogateshap.generation import (
+    ClassConditionalDDPM,
+    PlanDataModule,
+    SamplingPlan,
+    SubsetConditionedGenerator,
+    bank_config,
+    generate_bank,
+)
+from surrogateshap.report import load_attribution_document
+
+N_CONTRIBUTORS = 5
+STEPS = 2
+GUIDANCE = 2.0
+M = 3  # samples per contributor
+OPTIONS = {"cv": 2, "n_bootstrap": 2, "param_grid": {"max_depth": [2], "n_estimators": [20], "learning_rate": [0.3]}}
+BUDGET = 16
+V_EMPTY = {"quality": 0.0, "diversity": 1.0, "fid": 50.0}
+TRAINER = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+# ----------------------------------------------------------------------------- extractors and utilities
+class MeanPixel(nn.Module):
+    """A per-image scalar score (B,): the mean pixel."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=(1, 2, 3))
+
+
+class GreyThumbnail(nn.Module):
+    """A (B, 16) embedding: the grey image average-pooled to 4x4."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return nn.functional.avg_pool2d(images.mean(dim=1, keepdim=True), 2).flatten(1)
+
+
+def extractors() -> dict:
+    return {"brightness": MeanPixel(), "grey": GreyThumbnail()}
+
+
+def reference() -> np.ndarray:
+    return np.random.default_rng(0).uniform(0.3, 0.7, size=(64, 16))
+
+
+def utilities() -> dict:
+    return {
+        "quality": ContributorMean(feature="brightness"),
+        "diversity": ContributorVendiScore(feature="grey"),
+        "fid": ContributorFID(feature="grey", reference=reference()),
+    }
+
+
+def callback(**kwargs) -> SurrogateShapCallback:
+    args = {"v_empty": V_EMPTY, "budget": BUDGET, "n_holdout": 6, "estimator_options": OPTIONS, **kwargs}
+    return SurrogateShapCallback(utilities(), **args)
+
+
+def check_document(doc: dict, registry: ContributorRegistry) -> None:
+    assert [c["id"] for c in doc["contributors"]] == registry.contributor_ids
+    assert [c["n_examples"] for c in doc["contributors"]] == list(registry.n_examples.values())
+    assert set(doc["utilities"]) == set(V_EMPTY)
+    for name, util in doc["utilities"].items():
+        assert util["v_empty"] == pytest.approx(V_EMPTY[name])
+        assert sum(util["values"]) == pytest.approx(util["v_full"] - util["v_empty"], abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models on a shared 2-core machine: extra OpenMP threads only spin against each other
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        num_class_embeds=N_CONTRIBUTORS + 1,
+    )
+    with torch.no_grad():  # classes far apart, so the contributors' samples differ visibly
+        unet.class_embedding.weight.copy_(
+            3 * torch.randn(unet.class_embedding.weight.shape, generator=torch.Generator().manual_seed(1))
+        )
+    path = tmp_path_factory.mktemp("ddpm")
+    ClassConditionalDDPM(unet, DDIMScheduler(num_train_timesteps=1000)).save_pretrained(path)
+    return path
+
+
+def registry_rows() -> list[dict]:
+    sizes = [3, 1, 2, 4, 2]
+    return [
+        {"example_id": f"c{c}-{i}", "contributor": f"c{c}", "label": c}
+        for c, size in enumerate(sizes)
+        for i in range(size)
+    ]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return ContributorRegistry.from_rows(registry_rows(), num_labels=N_CONTRIBUTORS)
+
+
+def generator_module(model_dir) -> SubsetConditionedGenerator:
+    return SubsetConditionedGenerator(
+        ClassConditionalDDPM.from_pretrained(model_dir, batch_invariant=False), extractors(), GUIDANCE, STEPS
+    )
+
+
+@pytest.fixture(scope="module")
+def complete_bank(model_dir, registry, tmp_path_factory):
+    """A bank written by generate_bank (the other route to the same folder layout and config)."""
+    out = tmp_path_factory.mktemp("complete") / "bank"
+    generate_bank(
+        ClassConditionalDDPM.from_pretrained(model_dir, batch_invariant=False), SamplingPlan(registry, M, seed=0),
+        extractors(), out, guidance_scale=GUIDANCE, num_inference_steps=STEPS, batch_size=8,
+        trainer_kwargs={"enable_progress_bar": False, "accelerator": "cpu"},
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------- predict
+def test_predict_writes_a_valid_attribution_and_resumes(model_dir, registry, tmp_path):
+    bank_dir, out = tmp_path / "bank", tmp_path / "out"
+    cb = callback(out_dir=out, roles={"c0": "clean", "c3": "marker"})
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir), cb])
+    data = PlanDataModule(registry, samples_per_contributor=M, seed=0, batch_size=8)
+    module = generator_module(model_dir)
+    trainer.predict(module, datamodule=data, return_predictions=False)
+
+    doc = load_attribution_document(out / "attribution.json")
+    check_document(doc, registry)
+    assert doc["bank_samples"] == N_CONTRIBUTORS * M
+    assert doc["contributors"][3]["role"] == "marker" and "role" not in doc["contributors"][1]
+    assert (out / "attribution.csv").is_file()
+    assert cb.last_document_ == doc and len(cb.last_results_) == 3
+    # the writer took its contributors and config from the datamodule's plan: generate_bank's config
+    bank = ContributorBank.load(bank_dir)
+    assert bank.n_examples == registry.n_examples
+    assert bank.config == bank_config(data.plan, module.backend, GUIDANCE, STEPS)
+
+    # a rerun has nothing left to generate (the predict hooks are skipped) and still attributes
+    again = callback(out_dir=tmp_path / "again")
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir), again])
+    data = PlanDataModule(registry, samples_per_contributor=M, seed=0, batch_size=8)
+    assert len(BankWriter(bank_dir, registry, bank.config).remaining(data.plan)) == 0
+    trainer.predict(module, datamodule=data, return_predictions=False)
+    redo = load_attribution_document(tmp_path / "again" / "attribution.json")
+    for name in V_EMPTY:
+        assert redo["utilities"][name]["values"] == pytest.approx(doc["utilities"][name]["values"])
+
+
+def test_predict_resumes_a_bank_of_generate_bank_and_uses_a_base_bank(model_dir, registry, complete_bank, tmp_path):
+    # v_empty from a base-model bank for two utilities, a number for the third
+    cb = SurrogateShapCallback(
+        utilities(), v_empty={"quality": 0.25}, base_bank=complete_bank, out_dir=tmp_path,
+        budget=BUDGET, n_holdout=0, estimator_options=OPTIONS,
+    )
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(complete_bank), cb])
+    trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, M, batch_size=8))
+    doc = load_attribution_document(tmp_path / "attribution.json")
+    assert doc["utilities"]["quality"]["v_empty"] == pytest.approx(0.25)
+    # v_empty of the others: the utility of all of the base bank's samples (here the bank itself)
+    base = ContributorBank.load(complete_bank)
+    expected = ProxyGame(base, ContributorVendiScore(feature="grey"), base).v_empty
+    assert doc["utilities"]["diversity"]["v_empty"] == pytest.approx(expected)
+
+
+def test_predict_without_bank_writer_or_v_empty_is_a_clear_error(model_dir, registry):
+    with pytest.raises(ValueError, match="no v_empty for utilities"):
+        SurrogateShapCallback(utilities(), v_empty={"quality": 0.0})
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[callback(out_dir="unused")])
+    with pytest.raises(ValueError, match="no BankWriter"):
+        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, 1))
+    loader = DataLoader(SamplingPlan(registry, 1), batch_size=4, collate_fn=lambda rows: rows)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter("unused")])
+    with pytest.raises(ValueError, match="trainer.datamodule.plan"):
+        trainer.predict(generator_module(model_dir), dataloaders=loader)
+
+
+def test_predict_logs_to_an_offline_wandb_run(model_dir, registry, complete_bank, tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    logger = WandbLogger(offline=True, save_dir=str(tmp_path), project="surrogateshap-test")
+    cb = callback()  # out_dir: trainer.log_dir / "attribution"
+    trainer = pl.Trainer(**TRAINER, logger=logger, callbacks=[BankWriter(complete_bank), cb])
+    try:
+        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, M, batch_size=8))
+    finally:
+        wandb.finish()
+    assert (tmp_path / "attribution" / "attribution.json").is_file()
+    tables = sorted(tmp_path.glob("wandb/offline-run-*/files/media/table/contributors_*.table.json"))
+    assert tables, sorted(str(p) for p in tmp_path.rglob("*"))[:50]
+    table = json.loads(tables[-1].read_text())
+    assert [row[0] for row in table["data"]] == registry.contributor_ids
+    assert "quality_value" in table["columns"]
+
+
+# ----------------------------------------------------------------------------- fit
+def tiny_training():
+    from surrogateshap.training import DiffusionTraining
+
+    torch.manual_seed(0)
+    return DiffusionTraining(
+        num_labels=N_CONTRIBUTORS, block_out_channels=(8, 16), learning_rate=1e-3, ema_decay=0.9,
+        num_train_timesteps=100,
+    )
+
+
+def train_loader() -> DataLoader:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(20, 1, 8, 8, generator=gen) * 2 - 1
+    labels = torch.arange(20) % N_CONTRIBUTORS
+    return DataLoader(TensorDataset(images, labels), batch_size=10)
+
+
+def fit_callback(registry) -> SurrogateShapCallback:
+    return callback(
+        every_n_epochs=1, plan=SamplingPlan(registry, 2, seed=0), extractors=extractors(),
+        guidance_scale=GUIDANCE, num_inference_steps=STEPS, batch_size=5,
+    )
+
+
+@pytest.fixture(scope="module")
+def fit_run(registry, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit")
+    pl.seed_everything(0)
+    cb = fit_callback(registry)
+    checkpoint = ModelCheckpoint(dirpath=root / "ckpt", save_last=True, save_top_k=0)
+    trainer = pl.Trainer(
+        **TRAINER, max_epochs=2, logger=CSVLogger(root, name="logs"), callbacks=[cb, checkpoint], log_every_n_steps=1
+    )
+    module = tiny_training()
+    trainer.fit(module, train_loader())
+    return cb, trainer, module, root
+
+
+def test_fit_mode_logs_values_every_epoch(fit_run, registry):
+    cb, trainer, module, root = fit_run
+    assert module.training  # train mode restored after sampling
+    assert sorted({row["epoch"] for row in cb.history}) == [0, 1]
+    assert len(cb.history) == 2 * len(V_EMPTY) * N_CONTRIBUTORS
+    assert {row["contributor"] for row in cb.history} == set(registry.contributor_ids)
+    assert cb.last_epoch == 1
+    with open(os.path.join(trainer.logger.log_dir, "metrics.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    columns = set(rows[0])
+    for name in V_EMPTY:
+        assert {f"contributor_value/{name}/{cid}" for cid in registry.contributor_ids} <= columns
+    assert "quality/lds" in columns
+    logged = [float(r["contributor_value/quality/c0"]) for r in rows if r["contributor_value/quality/c0"]]
+    recorded = [r["value"] for r in cb.history if r["utility"] == "quality" and r["contributor"] == "c0"]
+    assert logged == pytest.approx(recorded)
+    history = list(csv.DictReader(open(os.path.join(trainer.log_dir, "attribution", "history.csv"))))
+    assert len(history) == len(cb.history)
+
+
+def test_history_survives_state_dict_and_checkpoint_resume(fit_run, registry, tmp_path):
+    cb, trainer, _, root = fit_run
+    fresh = fit_callback(registry)
+    fresh.load_state_dict(cb.state_dict())
+    assert fresh.history == cb.history and fresh.last_epoch == cb.last_epoch
+
+    ckpt = root / "ckpt" / "last.ckpt"
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)["callbacks"][cb.state_key]
+    assert saved["history"] == cb.history
+    resumed = fit_callback(registry)
+    trainer = pl.Trainer(**TRAINER, max_epochs=3, logger=False, callbacks=[resumed], enable_checkpointing=False,
+                         default_root_dir=tmp_path)
+    trainer.fit(tiny_training(), train_loader(), ckpt_path=ckpt)
+    assert resumed.history[: len(cb.history)] == cb.history
+    assert sorted({row["epoch"] for row in resumed.history}) == [0, 1, 2]
+
+
+# ----------------------------------------------------------------------------- LightningCLI
+def test_lightning_cli_predict(model_dir, tmp_path):
+    import yaml
+
+    from surrogateshap.training.cli import run_lightning_cli
+
+    registry_file = tmp_path / "registry.csv"
+    with open(registry_file, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["example_id", "contributor", "label"])
+        writer.writeheader()
+        writer.writerows(registry_rows())
+    stats = tmp_path / "reference.npz"
+    save_reference_statistics(stats, reference())
+    options = {**OPTIONS, "param_grid": {k: list(v) for k, v in OPTIONS["param_grid"].items()}}
+    config = {
+        "seed_everything": 0,
+        "trainer": {
+            **TRAINER,
+            "logger": False,
+            "default_root_dir": str(tmp_path / "run"),
+            "callbacks": [
+                {"class_path": "surrogateshap.callbacks.BankWriter",
+                 "init_args": {"output_dir": str(tmp_path / "bank")}},
+                {
+                    "class_path": "surrogateshap.callbacks.SurrogateShapCallback",
+                    "init_args": {
+                        "out_dir": str(tmp_path / "out"),
+                        "utilities": {
+                            "quality": {"class_path": "surrogateshap.metrics.ContributorMean",
+                                        "init_args": {"feature": "brightness"}},
+                            "diversity": {"class_path": "surrogateshap.metrics.ContributorVendiScore",
+                                          "init_args": {"feature": "grey"}},
+                            "fid": {"class_path": "surrogateshap.metrics.ContributorFID",
+                                    "init_args": {"feature": "grey", "reference": str(stats)}},
+                        },
+                        "v_empty": V_EMPTY,
+                        "roles": {"c0": "clean"},
+                        "budget": BUDGET,
+                        "n_holdout": 6,
+                        "estimator_options": options,
+                    },
+                },
+            ],
+        },
+        "model": {
+            "class_path": "surrogateshap.generation.SubsetConditionedGenerator",
+            "init_args": {
+                "backend": {
+                    "class_path": "surrogateshap.generation.backends.ddpm.ClassConditionalDDPM.from_pretrained",
+                    "init_args": {"path": str(model_dir), "batch_invariant": False},
+                },
+                "extractors": {
+                    "brightness": {"class_path": f"{__name__}.MeanPixel"},
+                    "grey": {"class_path": f"{__name__}.GreyThumbnail"},
+                },
+                "guidance_scale": GUIDANCE,
+                "num_inference_steps": STEPS,
+            },
+        },
+        "data": {
+            "class_path": "surrogateshap.generation.PlanDataModule",
+            "init_args": {
+                "contributors": {
+                    "class_path": "surrogateshap.contributors.ContributorRegistry.from_file",
+                    "init_args": {"path": str(registry_file), "num_labels": N_CONTRIBUTORS},
+                },
+                "samples_per_contributor": M,
+                "batch_size": 8,
+            },
+        },
+    }
+    path = tmp_path / "predict.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_lightning_cli(["predict", "--config", str(path)])
+    doc = load_attribution_document(tmp_path / "out" / "attribution.json")
+    registry = ContributorRegistry.from_file(registry_file, num_labels=N_CONTRIBUTORS)
+    check_document(doc, registry)
+    assert doc["contributors"][0]["role"] == "clean"
+    assert len(ContributorBank.load(tmp_path / "bank")) == N_CONTRIBUTORS * M
+
+
+def test_shipped_predict_config_parses():
+    """configs/digits_predict.yaml type-checks under LightningCLI (nothing is instantiated)."""
+    from pathlib import Path
+
+    from surrogateshap.training.cli import run_lightning_cli
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "digits_predict.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(["predict", "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (0, None)
