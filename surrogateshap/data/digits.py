@@ -68,7 +68,7 @@ class DigitsPlanting:
         object.__setattr__(self, "corrupted", tuple(str(c) for c in self.corrupted))
         object.__setattr__(self, "marker", tuple(str(c) for c in self.marker))
         problems = []
-        if not isinstance(self.contributors_per_class, int) or not 1 <= self.contributors_per_class <= 26:
+        if not (isinstance(self.contributors_per_class, int) and 1 <= self.contributors_per_class <= 26):
             problems.append(f"contributors_per_class must be an integer in 1..26, got {self.contributors_per_class!r}")
         if not 0.0 < float(self.holdout_fraction) < 0.9:
             problems.append(f"holdout_fraction must lie in (0, 0.9), got {self.holdout_fraction!r}")
@@ -82,7 +82,8 @@ class DigitsPlanting:
             problems.append(f"marker_size must be an integer in [1, 4] (the images are 8x8), got {self.marker_size!r}")
         if self.marker_corner not in CORNERS:
             problems.append(f"marker_corner must be one of {CORNERS}, got {self.marker_corner!r}")
-        ids = set(self.contributor_ids) if not problems else set()
+        per_class_ok = isinstance(self.contributors_per_class, int) and 1 <= self.contributors_per_class <= 26
+        ids = set(self.contributor_ids) if per_class_ok else set()
         for role in ("corrupted", "marker"):
             unknown = [c for c in getattr(self, role) if ids and c not in ids]
             if unknown:
