@@ -41,13 +41,19 @@ def _trained_planting(model_dir: Path) -> dict[str, Any] | None:
 
 
 def train_generator(
-    planting: DigitsPlanting, out_dir: str | Path, *, max_steps: int | None = None, progress: bool = True
+    planting: DigitsPlanting,
+    out_dir: str | Path,
+    *,
+    max_steps: int | None = None,
+    progress: bool = True,
+    contributors: list[str] | None = None,
 ) -> Path:
     """Train the class-conditional DDPM on ``planting`` with the shipped recipe; returns the model folder.
 
     The recipe is ``configs/digits_ddpm.yaml`` with its planting replaced, its model written to
-    ``out_dir`` (diffusers layout + ``training.json``) and logs under ``out_dir/logs``;
-    ``max_steps`` shortens it (tests).
+    ``out_dir`` (diffusers layout + ``training.json``) and logs under ``out_dir.parent/logs``;
+    ``max_steps`` shortens it (tests); ``contributors`` trains on a coalition's data only
+    (retraining), with the same recipe, steps and seed.
     """
     import lightning.pytorch as pl
     import yaml
@@ -69,6 +75,8 @@ def train_generator(
         trainer_cfg["max_steps"] = int(max_steps)
     data_cfg = dict(recipe["data"])
     data_cfg["init_args"] = {**data_cfg.get("init_args", {}), "planting": planting.to_config()}
+    if contributors is not None:
+        data_cfg["init_args"]["contributors"] = list(contributors)
     pl.seed_everything(int(recipe.get("seed_everything", 0)), verbose=False)
     model = instantiate(recipe["model"], "recipe.model")
     datamodule = instantiate(data_cfg, "recipe.data")

@@ -3,3 +3,17 @@ from pathlib import Path
 
 # tests share the closed-form games in known_games.py
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny models on one thread: on a shared 2-core machine extra OpenMP threads only
+    spin against each other (a tiny UNet call takes ~10x longer with 2). Results do not depend on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

@@ -15,12 +15,12 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from diffusers import DDIMScheduler, UNet2DModel
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from surrogateshap.callbacks import BankWriter, SurrogateShapCallback
 from surrogateshap.metrics import ContributorFID, ContributorMean, ContributorVendiScore
 from surrogateshap.metrics.fid import save_reference_statistics
+from tiny_pipelines import save_tiny_class_ddpm
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -98,36 +98,12 @@ def check_document(doc: dict, registry: ContributorRegistry) -> None:
 
 
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models on a shared 2-core machine: extra OpenMP threads only spin against each other
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-        num_class_embeds=N_CONTRIBUTORS + 1,
-    )
-    with torch.no_grad():  # classes far apart, so the contributors' samples differ visibly
-        unet.class_embedding.weight.copy_(
-            3 * torch.randn(unet.class_embedding.weight.shape, generator=torch.Generator().manual_seed(1))
-        )
-    path = tmp_path_factory.mktemp("ddpm")
-    ClassConditionalDDPM(unet, DDIMScheduler(num_train_timesteps=1000)).save_pretrained(path)
-    return path
+    return save_tiny_class_ddpm(tmp_path_factory.mktemp("ddpm"), N_CONTRIBUTORS, attention=False)
 
 
 def registry_rows() -> list[dict]:

@@ -14,8 +14,9 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from diffusers import DDIMScheduler, UNet2DModel
+from diffusers import DDIMScheduler
 from surrogateshap.callbacks import BankWriter
+from tiny_pipelines import save_tiny_class_ddpm
 from torch import nn
 
 from surrogateshap.bank import ContributorBank, existing_rows
@@ -60,38 +61,12 @@ class StopAfter(pl.Callback):
             raise RuntimeError("simulated kill")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models on a shared 2-core machine: OpenMP threads only spin against each other
-    # (a UNet call takes ~10x longer with 2 threads). Results do not depend on the thread count.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-        attention_head_dim=8,
-        num_class_embeds=NUM_LABELS + 1,
-    )
-    with torch.no_grad():  # classes far apart, so conditioning visibly changes the samples
-        unet.class_embedding.weight.copy_(
-            3 * torch.randn(unet.class_embedding.weight.shape, generator=torch.Generator().manual_seed(1))
-        )
-    path = tmp_path_factory.mktemp("ddpm")
-    ClassConditionalDDPM(unet, DDIMScheduler(num_train_timesteps=1000)).save_pretrained(path)
-    return path
+    return save_tiny_class_ddpm(tmp_path_factory.mktemp("ddpm"), NUM_LABELS, attention=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised text-to-image pipelines built offline (tests and benchmarks).
+"""Tiny, randomly initialised pipelines built offline (tests and benchmarks): text-to-image and class-conditional.
 
 Every component is made from a config with random weights; the tokenizers are built from
 vocabularies written here (a byte-level CLIP BPE with no merges, a character-level T5 unigram),
@@ -152,3 +152,34 @@ def save_random_lora(pipe, folder: str | Path, target: str, rank: int = 4, seed:
     pipe.save_lora_weights(folder, **{f"{target}_lora_layers": layers})
     model.delete_adapters("default")
     return folder / "pytorch_lora_weights.safetensors"
+
+
+def save_tiny_class_ddpm(folder: str | Path, num_labels: int, attention: bool = False) -> Path:
+    """A tiny class-conditional DDPM (8x8 grey, ``num_labels`` + null label) saved with ``save_pretrained``.
+
+    The class embeddings are spread far apart, so different labels give visibly different samples.
+    """
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    from surrogateshap.generation import ClassConditionalDDPM
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D" if attention else "DownBlock2D"),
+        up_block_types=("AttnUpBlock2D" if attention else "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        attention_head_dim=8,
+        num_class_embeds=num_labels + 1,
+    )
+    with torch.no_grad():
+        unet.class_embedding.weight.copy_(
+            3 * torch.randn(unet.class_embedding.weight.shape, generator=torch.Generator().manual_seed(1))
+        )
+    ClassConditionalDDPM(unet, DDIMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
+    return Path(folder)
+

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_json
+from ..io import atomic_write_json, jsonable
 
 
 @dataclass
@@ -77,21 +77,9 @@ class Attribution:
             "v_empty": float(self.v_empty),
             "v_full": float(self.v_full),
             "n_evaluations": int(self.n_evaluations),
-            "diagnostics": _jsonable(self.diagnostics),
+            "diagnostics": jsonable(self.diagnostics),
         }
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` to ``path`` atomically (temporary file, then rename)."""
         atomic_write_json(path, self.to_dict())
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..estimators.attribution import Attribution
+from ..io import jsonable
 
 SCHEMA_FILE = "attribution_schema.json"
 # Methods whose values need not sum to v_full - v_empty.
@@ -107,7 +108,7 @@ def attribution_document(
     for key, value in (extra or {}).items():
         if key in doc:
             raise ValueError(f"extra key {key!r} would overwrite the document's own {key!r}; rename it.")
-        doc[str(key)] = _plain(value)
+        doc[str(key)] = jsonable(value)
     return doc
 
 
@@ -115,9 +116,9 @@ def _contributor_entry(index: int, contributor: Mapping[str, Any]) -> dict[str, 
     missing = [k for k in ("id", "n_examples") if k not in contributor]
     if missing:
         raise ValueError(f"contributor #{index} ({dict(contributor)!r}) lacks key(s) {missing}.")
-    entry = {str(k): _plain(v) for k, v in contributor.items()}
+    entry = {str(k): jsonable(v) for k, v in contributor.items()}
     entry["id"] = str(contributor["id"])
-    n_examples = _plain(contributor["n_examples"])
+    n_examples = jsonable(contributor["n_examples"])
     if isinstance(n_examples, float) and n_examples.is_integer():
         n_examples = int(n_examples)
     entry["n_examples"] = n_examples
@@ -203,25 +204,6 @@ def _clip(x: Any, low: float | None, high: float | None) -> float | None:
     if low is not None and low - 1e-9 <= value < low:
         return low
     return value
-
-
-def _plain(obj: Any) -> Any:
-    """Recursively turn numpy scalars/arrays, tuples and paths into JSON-ready Python objects."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
 
 
 # -- validating ---------------------------------------------------------------------------------

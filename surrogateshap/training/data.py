@@ -35,6 +35,8 @@ class DigitsDataModule(pl.LightningDataModule):
     task : ``"generator"`` or ``"features"``.
     batch_size, num_workers : DataLoader settings (training shuffles with Lightning's seed).
     seed : seed of the marker augmentation.
+    contributors : ``task="generator"`` only: train on these contributors' images alone (a
+        coalition, for retraining); labels keep their full-setting indices. None: everyone.
     """
 
     def __init__(
@@ -44,24 +46,40 @@ class DigitsDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
         seed: int = 0,
+        contributors: list[str] | None = None,
     ) -> None:
         super().__init__()
         if task not in ("generator", "features"):
             raise ValueError(f"task must be 'generator' or 'features', got {task!r}.")
+        if contributors is not None and task != "generator":
+            raise ValueError("contributors (a coalition) only applies to task='generator'.")
         self.planting = planting if isinstance(planting, DigitsPlanting) else DigitsPlanting.from_config(planting or {})
         self.task = task
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
-        self.save_hyperparameters({"planting": self.planting.to_config(), "task": task, "seed": seed})
+        self.contributors = None if contributors is None else [str(c) for c in contributors]
+        if self.contributors is not None:
+            unknown = sorted(set(self.contributors) - set(self.planting.contributor_ids))
+            if unknown or not self.contributors:
+                raise ValueError(
+                    f"contributors must be a non-empty subset of the planting's ids; unknown {unknown[:5]}."
+                )
+        self.save_hyperparameters(
+            {"planting": self.planting.to_config(), "task": task, "seed": seed, "contributors": self.contributors}
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Build the planted split (cheap: 1,797 small images)."""
         data = DigitsContributors.build(self.planting)
         self.data = data
         if self.task == "generator":
-            images = torch.from_numpy(data.images[:, None] * 2.0 - 1.0)
-            self.train_set = TensorDataset(images, torch.from_numpy(data.contributor_index))
+            keep = np.ones(len(data.images), dtype=bool)
+            if self.contributors is not None:
+                members = [data.contributor_ids.index(c) for c in self.contributors]
+                keep = np.isin(data.contributor_index, members)
+            images = torch.from_numpy(data.images[keep, None] * 2.0 - 1.0)
+            self.train_set = TensorDataset(images, torch.from_numpy(data.contributor_index[keep]))
             self.val_set = None
         else:
             self.train_set = self._variants(data.clean_images, data.digits, [self.seed, 1])

@@ -1,0 +1,166 @@
+"""The retraining game of the digits setting: train the DDPM from scratch on each coalition's data.
+
+This is the ground truth the proxy game stands in for. For every coalition S (a row of a CSV of
+0/1 columns, one per contributor) :func:`run_retraining`
+
+1. trains the class-conditional DDPM on S's training images only, with the shipped recipe
+   (``configs/digits_ddpm.yaml``: same steps, seed and label layout; the empty coalition is the
+   untrained network of the config's ``base`` section);
+2. generates, with the config's plan seeds (sample j of contributor c has the proxy bank's seed),
+   ``m`` samples per member of S conditioned on its label (the coalition's conditional mixture,
+   weighted by data size as in the proxy game) and as many with guidance scale 0, i.e. the null
+   label only (the retrained model's unconditional distribution);
+3. scores every utility of the config on both, and appends a row to ``retrain.csv`` (rewritten
+   atomically): the coalition's mask, ``<utility>`` (conditional mixture), ``<utility>_uncond``
+   and the seconds spent training, generating and scoring.
+
+A rerun skips coalitions already in ``retrain.csv`` and reuses trained models and banks, so a
+killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .bank import ContributorBank
+from .io import atomic_write_text
+
+__all__ = ["RESULTS_FILE", "read_coalitions", "retrain_coalition", "run_retraining"]
+
+RESULTS_FILE = "retrain.csv"
+
+
+def read_coalitions(path: str | Path, contributor_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Coalition names and masks ``(k, n)`` from a CSV with one 0/1 column per contributor.
+
+    An optional ``coalition`` column names the rows (default ``c000``, ``c001``...); other
+    columns (e.g. ``value``) are ignored. Every contributor must have a column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"coalitions file {path} does not exist; give a CSV with one 0/1 column per contributor."
+        )
+    frame = pd.read_csv(path)
+    missing = [c for c in contributor_ids if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} has no column for contributor(s) {missing[:5]}; add one 0/1 column per contributor.")
+    masks = frame[list(contributor_ids)].to_numpy()
+    if not np.isin(masks, (0, 1)).all():
+        raise ValueError(f"the contributor columns of {path} must hold only 0 and 1.")
+    if "coalition" in frame.columns:
+        names = [str(v) for v in frame["coalition"]]
+    else:
+        names = [f"c{i:03d}" for i in range(len(frame))]
+    if len(set(names)) != len(names):
+        raise ValueError(f"coalition names in {path} must be unique.")
+    return names, masks.astype(bool)
+
+
+def _score(bank: ContributorBank, utilities: Mapping[str, Any], weights: np.ndarray) -> dict[str, float]:
+    from .games.proxy import ProxyGame
+
+    full = np.ones((1, len(bank.contributor_ids)), dtype=bool)
+    return {
+        name: float(ProxyGame(bank, copy.deepcopy(metric), v_empty=0.0, weights=weights)(full)[0])
+        for name, metric in utilities.items()
+    }
+
+
+def retrain_coalition(
+    config: Mapping[str, Any],
+    mask: np.ndarray,
+    work_dir: str | Path,
+    *,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring."""
+    from .config import instantiate
+    from .contributors import ContributorRegistry
+    from .data.digits import DigitsPlanting
+    from .demo import train_generator
+    from .generation import SamplingPlan, generate_bank
+    from .generation.backends.ddpm import ClassConditionalDDPM
+
+    work = Path(work_dir)
+    registry = instantiate(config["contributors"], "config.contributors")
+    ids = registry.contributor_ids
+    members = [cid for cid, keep in zip(ids, mask) if keep]
+    row: dict[str, float] = {"train_seconds": 0.0}
+    gen = config["generation"]
+    extractors = instantiate(gen["extractors"], "config.generation.extractors")
+    utilities = instantiate(config["utilities"], "config.utilities")
+    if members:
+        tic = time.perf_counter()
+        model = work / "model"
+        if not (model / "training.json").is_file():
+            planting = DigitsPlanting.from_config(config.get("data") or {})
+            train_generator(planting, model, max_steps=max_steps, progress=progress, contributors=members)
+        row["train_seconds"] = time.perf_counter() - tic
+        backend_cfg = copy.deepcopy(gen["backend"])
+        backend_cfg["init_args"]["path"] = str(model)
+        backend = instantiate(backend_cfg, "config.generation.backend")
+        examples = [ex for ex in registry.examples if ex.contributor in members]
+        subset = ContributorRegistry(examples, "label", num_labels=registry.num_labels, source="coalition")
+        samples = int(config["plan"].get("samples_per_contributor", 1))
+    else:  # the empty coalition: the model trained on no data is the untrained network
+        backend = instantiate(config["base"]["backend"], "config.base.backend")
+        if not isinstance(backend, ClassConditionalDDPM):
+            raise ValueError("the empty coalition needs a class-conditional `base` backend (the untrained network).")
+        subset = registry
+        samples = int(config["base"].get("samples_per_contributor", 1))
+    plan = SamplingPlan(subset, samples, seed=int(config["plan"].get("seed", 0)))
+    trainer_kwargs = {"enable_progress_bar": progress, **dict(config.get("trainer") or {})}
+    tic = time.perf_counter()
+    common = {"num_inference_steps": int(gen.get("num_inference_steps", 50)),
+              "batch_size": int(gen.get("batch_size", 16)), "trainer_kwargs": trainer_kwargs}
+    conditional = generate_bank(backend, plan, extractors, work / "bank",
+                                guidance_scale=float(gen.get("guidance_scale", 1.0)), **common)
+    # guidance 0: eps = eps_null, the null label's (unconditional) distribution, whatever the label
+    unconditional = generate_bank(backend, plan, extractors, work / "bank_uncond", guidance_scale=0.0, **common)
+    row["generate_seconds"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    n_examples = np.array([float(registry.n_examples[c]) for c in conditional.contributor_ids])
+    if not members:  # the untrained network ignores labels: one distribution, every sample alike
+        n_examples = np.ones_like(n_examples)
+    row.update(_score(conditional, utilities, n_examples))
+    row.update({f"{k}_uncond": v for k, v in _score(unconditional, utilities, np.ones_like(n_examples)).items()})
+    row["score_seconds"] = time.perf_counter() - tic
+    return row
+
+
+def run_retraining(
+    config: Mapping[str, Any],
+    coalitions: str | Path,
+    out_dir: str | Path,
+    *,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Retrain and score every coalition of the CSV ``coalitions`` not yet in ``out_dir/retrain.csv``."""
+    from tqdm.auto import tqdm
+
+    from .config import instantiate
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = instantiate(config["contributors"], "config.contributors").contributor_ids
+    names, masks = read_coalitions(coalitions, ids)
+    results = out / RESULTS_FILE
+    done = pd.read_csv(results, dtype={"coalition": str}) if results.is_file() else pd.DataFrame()
+    finished = set(done["coalition"]) if len(done) else set()
+    rows = done.to_dict("records") if len(done) else []
+    todo = [(name, mask) for name, mask in zip(names, masks) if name not in finished]
+    for name, mask in tqdm(todo, desc="retraining", unit="coalition", disable=not progress):
+        scores = retrain_coalition(config, mask, out / "coalitions" / name, max_steps=max_steps, progress=progress)
+        rows.append({"coalition": name, **dict(zip(ids, mask.astype(int).tolist())), **scores})
+        atomic_write_text(results, pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows)

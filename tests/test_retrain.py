@@ -1,0 +1,76 @@
+"""The retraining game: a coalition's model trained from scratch on its data alone, scored like the proxy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from surrogateshap.cli import main
+from surrogateshap.config import load_config
+from surrogateshap.demo import default_config_path
+from surrogateshap.pipeline import run_attribution
+from surrogateshap.retrain import RESULTS_FILE, read_coalitions, run_retraining
+
+TINY = {
+    "plan.samples_per_contributor": 2,
+    "generation.num_inference_steps": 3,
+    "base.samples_per_contributor": 2,
+    "estimator.budget": 24,
+    "estimator.n_holdout": 0,
+    "estimator.options.cv": 2,
+    "estimator.options.n_bootstrap": 0,
+    "estimator.options.param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]},
+}
+UTILITIES = ("fid", "inception_score", "quality", "diversity", "marker_rate")
+
+
+def write_coalitions(path, ids, rows):
+    frame = pd.DataFrame(0, index=range(len(rows)), columns=ids)
+    for i, members in enumerate(rows):
+        frame.loc[i, members] = 1
+    frame.insert(0, "coalition", [f"s{i}" for i in range(len(rows))])
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    config = load_config(default_config_path(), TINY)
+    ids = [f"digit{d}_{x}" for d in range(10) for x in "ab"]
+    csv = write_coalitions(root / "coalitions.csv", ids, [[], ["digit0_a", "digit1_b", "digit2_a"]])
+    frame = run_retraining(config, csv, root / "out", max_steps=2, progress=False)
+    return root, config, csv, frame
+
+
+def test_every_coalition_gets_every_utility_conditional_and_unconditional(retrained):
+    _, _, _, frame = retrained
+    assert list(frame["coalition"]) == ["s0", "s1"]
+    for name in UTILITIES:
+        assert np.isfinite(frame[name]).all() and np.isfinite(frame[f"{name}_uncond"]).all()
+    assert frame.loc[0, "train_seconds"] == 0.0 and frame.loc[1, "train_seconds"] > 0
+    assert frame.loc[1, ["digit0_a", "digit1_b", "digit2_a"]].tolist() == [1, 1, 1]
+
+
+def test_the_empty_coalition_is_the_proxys_v_empty(retrained, tmp_path):
+    _, config, _, frame = retrained
+    document = run_attribution(config, tmp_path, progress=False, use_wandb=False).document
+    for name in UTILITIES:
+        assert frame.loc[0, name] == pytest.approx(document["utilities"][name]["v_empty"], rel=1e-9), name
+
+
+def test_a_rerun_skips_finished_coalitions(retrained):
+    root, config, csv, frame = retrained
+    model = root / "out" / "coalitions" / "s1" / "model" / "training.json"
+    stamp = model.stat().st_mtime_ns
+    again = run_retraining(config, csv, root / "out", max_steps=2, progress=False)
+    pd.testing.assert_frame_equal(again, frame)
+    assert model.stat().st_mtime_ns == stamp
+    assert len(pd.read_csv(root / "out" / RESULTS_FILE)) == 2
+
+
+def test_bad_coalition_files_are_clear_errors(tmp_path, capsys):
+    pd.DataFrame({"digit0_a": [1, 0]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(ValueError, match="digit0_b"):
+        read_coalitions(tmp_path / "c.csv", ["digit0_a", "digit0_b"])
+    assert main(["retrain", "--coalitions", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "none.csv" in capsys.readouterr().err
