@@ -188,11 +188,13 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``surrogateshap`` console script."""
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from .training.cli import run_lightning_cli
 
-        run_lightning_cli(argv)
+        # from the shell LightningCLI reads sys.argv itself (it warns when given both)
+        run_lightning_cli(None if from_shell else argv)
         return 0
     parser = _build_parser()
     args = parser.parse_args(argv)

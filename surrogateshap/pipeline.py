@@ -153,6 +153,12 @@ def run_attribution(
         raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
     plan_cfg = dict(_section(config, "plan"))
     plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)))
+    empty = [cid for cid, m in plan.samples_per_contributor.items() if m == 0]
+    if empty:
+        raise ValueError(
+            f"contributor(s) {empty[:5]} get no samples (plan.samples_per_contributor is 0 for them): every player "
+            "needs samples in the bank; set plan.samples_per_contributor to at least 1."
+        )
     gen = _section(config, "generation")
     extractors = instantiate(gen["extractors"], "config.generation.extractors")
     trainer_kwargs = dict(config.get("trainer") or {})

@@ -146,6 +146,9 @@ def test_cli_errors_are_one_line_with_the_fix(tmp_path, capsys):
     assert "estimator.budgett" in err and "Traceback" not in err
     assert main(["demo", "--out", str(tmp_path / "o"), "--set", "data.marker=[digit2_z]", "--no-wandb"]) == 2
     assert "digit2_z" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "o"), "--set", "plan.samples_per_contributor=0", "--no-wandb"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "get no samples" in err and "at least 1" in err and err.count("\n") == 0
 
 
 def test_help_of_every_command_explains_its_options(capsys):

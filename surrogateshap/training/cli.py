@@ -7,8 +7,9 @@ from collections.abc import Sequence
 __all__ = ["run_lightning_cli"]
 
 
-def run_lightning_cli(args: Sequence[str]) -> None:
-    """Run ``LightningCLI`` with ``args`` (subcommand first, e.g. ``["fit", "--config", "x.yaml"]``).
+def run_lightning_cli(args: Sequence[str] | None) -> None:
+    """Run ``LightningCLI`` with ``args`` (subcommand first, e.g. ``["fit", "--config", "x.yaml"]``;
+    None: the process's command line).
 
     Model and data module are given in the config as ``class_path`` / ``init_args`` (any
     ``LightningModule`` / ``LightningDataModule``), so the one command trains the DDPM, the
@@ -19,7 +20,7 @@ def run_lightning_cli(args: Sequence[str]) -> None:
     LightningCLI(
         subclass_mode_model=True,
         subclass_mode_data=True,
-        args=list(args),
+        args=None if args is None else list(args),
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
