@@ -3,7 +3,7 @@
 from .aesthetic import AestheticScorer, ContributorAestheticScore, LaionAestheticMLP, load_aesthetic_head
 from .base import ContributorMetric, membership_matrix
 from .cluster_entropy import ContributorClusterEntropy, fit_ward_centers
-from .extractors import CleanFIDInception
+from .extractors import CleanFIDInception, HFImageEmbedding
 from .fid import ContributorFID, frechet_distance_batch, load_reference_statistics, save_reference_statistics
 from .inception_score import ContributorInceptionScore
 from .mean import ContributorMean
@@ -25,6 +25,7 @@ __all__ = [
     "ContributorPairedLPIPS",
     "ContributorRate",
     "ContributorVendiScore",
+    "HFImageEmbedding",
     "LaionAestheticMLP",
     "PairedLPIPSScorer",
     "fit_ward_centers",

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .extractors import HFImageEmbedding, load_clip_vision
 from .mean import ContributorMean
+
+__all__ = [
+    "AestheticScorer", "ContributorAestheticScore", "LaionAestheticMLP", "load_aesthetic_head", "load_clip_vision",
+]
 
 #: Config keys (relative to the aesthetic utility's options) naming the two weight files.
 CLIP_CONFIG_KEY = "clip_path"
 HEAD_CONFIG_KEY = "head_path"
-
-# OpenAI CLIP's pixel statistics (used when the model folder has no preprocessor_config.json)
-_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class ContributorAestheticScore(ContributorMean):
@@ -117,36 +117,6 @@ def load_aesthetic_head(path: str | os.PathLike, input_dim: int) -> nn.Module:
     return head.eval()
 
 
-def load_clip_vision(path: str | os.PathLike) -> nn.Module:
-    """CLIP vision tower with its projection (``CLIPVisionModelWithProjection``) from a local folder.
-
-    The folder may hold a full ``CLIPModel`` or a vision-only model (``save_pretrained``).
-    """
-    path = Path(path).expanduser()
-    if not (path / "config.json").is_file():
-        raise _missing_weights(
-            "CLIP model folder",
-            path,
-            CLIP_CONFIG_KEY,
-            "on a connected machine save one with `CLIPModel.from_pretrained(<hub name, e.g. "
-            "openai/clip-vit-large-patch14>).save_pretrained(DIR)` and `CLIPImageProcessor.from_pretrained("
-            "<same>).save_pretrained(DIR)`.",
-        )
-    from transformers import CLIPVisionModelWithProjection
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # a full CLIPModel's text weights are expected to be unused
-    try:
-        model, info = CLIPVisionModelWithProjection.from_pretrained(str(path), output_loading_info=True)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    missing = list(info.get("missing_keys", []))
-    if missing:
-        raise ValueError(f"CLIP folder '{path}' lacks vision weights: {sorted(missing)[:5]} ...")
-    return model.eval()
-
-
 class AestheticScorer(nn.Module):
     """Per-image aesthetic scores: CLIP image embedding, L2-normalised, then a LAION aesthetic head.
 
@@ -169,17 +139,24 @@ class AestheticScorer(nn.Module):
         batch_size: int = 32,
     ) -> None:
         super().__init__()
-        device = torch.device(device)
+        # the CLIP embedding is the shared image-embedding extractor (L2-normalised)
+        self.embedder = HFImageEmbedding(
+            clip_path, kind="clip", device=device, batch_size=batch_size, normalize=True, config_key=CLIP_CONFIG_KEY
+        )
         self.batch_size = int(batch_size)
-        self.clip = load_clip_vision(clip_path).to(device)
-        self.embed_dim = int(self.clip.config.projection_dim)
-        self.image_size = int(self.clip.config.image_size)
-        self.head = load_aesthetic_head(head_path, self.embed_dim).to(device)
-        self.processor = None
-        if (Path(clip_path).expanduser() / "preprocessor_config.json").is_file():
-            from transformers import CLIPImageProcessor
+        self.embed_dim = self.embedder.embed_dim
+        self.image_size = self.embedder.image_size
+        self.head = load_aesthetic_head(head_path, self.embed_dim).to(torch.device(device))
 
-            self.processor = CLIPImageProcessor.from_pretrained(str(Path(clip_path).expanduser()))
+    @property
+    def clip(self) -> nn.Module:
+        """The CLIP vision model (``CLIPVisionModelWithProjection``)."""
+        return self.embedder.model
+
+    @property
+    def processor(self) -> object | None:
+        """The folder's ``CLIPImageProcessor``, or None (then CLIP's default preprocessing)."""
+        return self.embedder.processor
 
     @property
     def device(self) -> torch.device:
@@ -188,32 +165,16 @@ class AestheticScorer(nn.Module):
 
     def preprocess(self, images: Tensor) -> Tensor:
         """CLIP pixel values ``(B, 3, S, S)`` for images ``(B, 3, H, W)`` in [0, 1] or uint8."""
-        images = torch.as_tensor(images)
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}.")
-        x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-        if self.processor is not None:
-            out = self.processor(images=list(x.cpu()), return_tensors="pt", do_rescale=False)
-            return out["pixel_values"]
-        from torchvision.transforms.v2 import functional as TF
-
-        x = TF.resize(x, [self.image_size], interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
-        x = TF.center_crop(x, [self.image_size, self.image_size]).clamp(0, 1)
-        return TF.normalize(x, list(_CLIP_MEAN), list(_CLIP_STD))
+        return self.embedder.preprocess(images)
 
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
         """L2-normalised CLIP image embeddings ``(B, projection_dim)``."""
-        pixels = self.preprocess(images)
-        out = []
-        for start in range(0, pixels.shape[0], self.batch_size):
-            batch = pixels[start : start + self.batch_size].to(self.device)
-            out.append(F.normalize(self.clip(pixel_values=batch).image_embeds.float(), dim=-1))
-        if not out:
-            return torch.zeros(0, self.embed_dim, device=self.device)
-        return torch.cat(out)
+        return self.embedder(images)
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
         """Aesthetic scores ``(B,)`` float32."""
-        return self.head(self.embed(images))[:, 0]
+        embeddings = self.embed(images)
+        head_dtype = next(self.head.parameters()).dtype
+        return self.head(embeddings.to(head_dtype))[:, 0].float()

@@ -21,8 +21,8 @@ INCEPTION_CONFIG_KEY = "inception_path"
 INCEPTION_FILENAME = "inception-2015-12-05.pt"
 
 
-def images_to_uint8_range(images: Tensor) -> Tensor:
-    """Float32 ``(B, 3, H, W)`` images in [0, 255] from [0, 1] floats or uint8 images."""
+def _checked_images(images: Tensor) -> Tensor:
+    """``(B, 3, H, W)`` uint8 or [0, 1] float images (one image gains a batch axis, one channel becomes three)."""
     images = torch.as_tensor(images)
     if images.ndim == 3:
         images = images[None]
@@ -31,7 +31,7 @@ def images_to_uint8_range(images: Tensor) -> Tensor:
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     if images.dtype == torch.uint8:
-        return images.to(torch.float32)
+        return images
     if not images.dtype.is_floating_point:
         raise ValueError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}.")
     if images.numel() and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
@@ -39,7 +39,23 @@ def images_to_uint8_range(images: Tensor) -> Tensor:
             "float images must lie in [0, 1] (got values in "
             f"[{float(images.min()):.3g}, {float(images.max()):.3g}]); convert [-1, 1] outputs with (x + 1) / 2."
         )
+    return images
+
+
+def images_to_uint8_range(images: Tensor) -> Tensor:
+    """Float32 ``(B, 3, H, W)`` images in [0, 255] from [0, 1] floats or uint8 images."""
+    images = _checked_images(images)
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32)
     return images.to(torch.float32).clamp(0, 1) * 255
+
+
+def images_to_unit_range(images: Tensor) -> Tensor:
+    """Float32 ``(B, 3, H, W)`` images in [0, 1] from [0, 1] floats or uint8 images."""
+    images = _checked_images(images)
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32) / 255
+    return images.to(torch.float32).clamp(0, 1)
 
 
 def clean_resize(images: Tensor, mode: str = "clean") -> Tensor:
@@ -142,3 +158,189 @@ class CleanFIDInception(nn.Module):
                 pooled = torch.softmax(pooled @ weight.to(pooled.dtype).T, dim=1)
             feats.append(pooled.float().cpu())
         return torch.cat(feats)
+
+
+# --- image embeddings from local Hugging Face transformers vision models ---------------------------
+
+#: Config key (relative to the embedding extractor's options) naming the model folder.
+EMBEDDING_CONFIG_KEY = "model_path"
+#: OpenAI CLIP's pixel statistics (used when a model folder has no ``preprocessor_config.json``).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_KINDS = ("clip", "auto")
+
+
+def _missing_model_folder(path: Path, key: str, kind: str) -> FileNotFoundError:
+    if kind == "clip":
+        how = (
+            "on a connected machine save one with `CLIPModel.from_pretrained(<hub name, e.g. "
+            "openai/clip-vit-large-patch14>).save_pretrained(DIR)` and `CLIPImageProcessor.from_pretrained("
+            "<same>).save_pretrained(DIR)`."
+        )
+    else:
+        how = (
+            "on a connected machine save a transformers vision model and its image processor with "
+            "`AutoModel.from_pretrained(<hub name>).save_pretrained(DIR)` and "
+            "`AutoImageProcessor.from_pretrained(<same>).save_pretrained(DIR)` (config.json, the weights, "
+            "preprocessor_config.json)."
+        )
+    return FileNotFoundError(
+        f"image model folder not found: '{path}' has no config.json (config key `{key}`). This machine downloads "
+        f"nothing: {how} Copy that folder to this path, or set `{key}` to where it is."
+    )
+
+
+def load_clip_vision(path: str | os.PathLike, config_key: str = EMBEDDING_CONFIG_KEY) -> nn.Module:
+    """CLIP vision tower with its projection (``CLIPVisionModelWithProjection``) from a local folder.
+
+    The folder may hold a full ``CLIPModel`` or a vision-only model (``save_pretrained``).
+    """
+    path = Path(path).expanduser()
+    if not (path / "config.json").is_file():
+        raise _missing_model_folder(path, config_key, "clip")
+    from transformers import CLIPVisionModelWithProjection
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a full CLIPModel's text weights are expected to be unused
+    try:
+        model, info = CLIPVisionModelWithProjection.from_pretrained(
+            str(path), output_loading_info=True, local_files_only=True
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = list(info.get("missing_keys", []))
+    if missing:
+        raise ValueError(f"CLIP folder '{path}' lacks vision weights: {sorted(missing)[:5]} ...")
+    return model.eval()
+
+
+def _load_auto_vision(path: Path, config_key: str) -> nn.Module:
+    """A transformers vision model via ``AutoModel``; a multimodal model (BLIP, CLIP...) gives its ``vision_model``."""
+    if not (path / "config.json").is_file():
+        raise _missing_model_folder(path, config_key, "auto")
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(path), local_files_only=True)
+    tower = getattr(model, "vision_model", None)
+    return (tower if isinstance(tower, nn.Module) else model).eval()
+
+
+def _config_image_size(config: object) -> int | None:
+    size = getattr(config, "image_size", None)
+    if size is None and getattr(config, "vision_config", None) is not None:
+        size = getattr(config.vision_config, "image_size", None)
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    return None if size is None else int(size)
+
+
+class HFImageEmbedding(nn.Module):
+    """Image embeddings ``(B, d)`` float32 from a local Hugging Face ``transformers`` vision model folder.
+
+    Parameters
+    ----------
+    model_path : folder written by ``save_pretrained`` (``config.json`` and weights, plus the image
+        processor's ``preprocessor_config.json`` when available); loaded with ``local_files_only``.
+    kind : ``"clip"``: ``CLIPVisionModelWithProjection`` (a full ``CLIPModel`` folder works too) and
+        its projected ``image_embeds``; ``"auto"``: ``AutoModel`` (a multimodal model such as BLIP
+        contributes its ``vision_model``) and its pooled output, or the mean of its last hidden
+        state when it has none.
+    device : where the model runs.
+    batch_size : images per forward pass.
+    normalize : L2-normalise the embeddings.
+    config_key : the config key named when the folder is missing.
+
+    Preprocessing: the folder's image processor (``CLIPImageProcessor`` for ``"clip"``,
+    ``AutoImageProcessor`` otherwise) when it has ``preprocessor_config.json``; else the shorter
+    side is resized (bicubic, antialiased) to the config's ``image_size``, center-cropped and
+    normalised with OpenAI CLIP's mean and std.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        kind: str = "clip",
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        normalize: bool = False,
+        *,
+        config_key: str = EMBEDDING_CONFIG_KEY,
+    ) -> None:
+        super().__init__()
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+        path = Path(model_path).expanduser()
+        self.model_path = path
+        self.kind = kind
+        self.batch_size = int(batch_size)
+        self.normalize = bool(normalize)
+        if kind == "clip":
+            self.model = load_clip_vision(path, config_key).to(torch.device(device))
+        else:
+            self.model = _load_auto_vision(path, config_key).to(torch.device(device))
+        self.image_size = _config_image_size(self.model.config)
+        self.processor = None
+        if (path / "preprocessor_config.json").is_file():
+            if kind == "clip":
+                from transformers import CLIPImageProcessor as Processor
+            else:
+                from transformers import AutoImageProcessor as Processor
+            self.processor = Processor.from_pretrained(str(path), local_files_only=True)
+        elif self.image_size is None:
+            raise ValueError(
+                f"'{path}' has no preprocessor_config.json and its config gives no image_size: save the model's "
+                "image processor there too (`AutoImageProcessor.from_pretrained(<hub name>).save_pretrained(DIR)`)."
+            )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model is (follows ``.to``)."""
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's float dtype (follows ``.to``, e.g. bf16 under ``precision="bf16-true"``)."""
+        return next(p.dtype for p in self.model.parameters() if p.is_floating_point())
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """Model pixel values ``(B, 3, S, S)`` float32 for images ``(B, 3, H, W)`` in [0, 1] or uint8."""
+        x = images_to_unit_range(images)
+        if self.processor is not None:
+            return self.processor(images=list(x.cpu()), return_tensors="pt", do_rescale=False)["pixel_values"]
+        from torchvision.transforms.v2 import functional as TF
+
+        x = TF.resize(x, [self.image_size], interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+        x = TF.center_crop(x, [self.image_size, self.image_size]).clamp(0, 1)
+        return TF.normalize(x, list(CLIP_MEAN), list(CLIP_STD))
+
+    def _embed_pixels(self, pixels: Tensor) -> Tensor:
+        if self.kind == "clip":
+            return self.model(pixel_values=pixels).image_embeds
+        out = self.model(pixel_values=pixels)
+        pooled = getattr(out, "pooler_output", None)
+        if pooled is None:
+            hidden = out.last_hidden_state
+            pooled = hidden.mean(dim=1) if hidden.ndim == 3 else hidden.flatten(2).mean(dim=2)
+        return pooled.flatten(1)
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> Tensor:
+        """Embeddings ``(B, d)`` float32 (L2-normalised when ``normalize``), on the model's device."""
+        pixels = self.preprocess(images)
+        device, dtype = self.device, self.dtype
+        out = []
+        for start in range(0, pixels.shape[0], self.batch_size):
+            emb = self._embed_pixels(pixels[start : start + self.batch_size].to(device=device, dtype=dtype)).float()
+            out.append(torch.nn.functional.normalize(emb, dim=-1) if self.normalize else emb)
+        if not out:
+            return torch.zeros(0, self.embed_dim, device=device)
+        return torch.cat(out)
+
+    @property
+    def embed_dim(self) -> int:
+        """d: the projection size (``"clip"``), else the hidden size."""
+        config = self.model.config
+        if self.kind == "clip":
+            return int(config.projection_dim)
+        return int(getattr(config, "hidden_size", None) or getattr(config, "hidden_sizes", [0])[-1])

@@ -108,7 +108,8 @@ class PairedLPIPSScorer(nn.Module):
         images = torch.as_tensor(images)
         if images.dtype == torch.uint8:
             images = images.float() / 255.0 if self.normalize else images.float() / 127.5 - 1.0
-        images = images.to(device=next(self.lpips.parameters()).device, dtype=torch.float32)
+        param = next(self.lpips.parameters())
+        images = images.to(device=param.device, dtype=torch.float32)
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}.")
         lo, hi = (0.0, 1.0) if self.normalize else (-1.0, 1.0)
@@ -118,7 +119,9 @@ class PairedLPIPSScorer(nn.Module):
             size = (self.image_size, self.image_size)
             images = nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
             images = images.clamp(lo, hi)  # antialiasing may overshoot the range slightly
-        return images
+        # resized in float32 (antialiased resizing has no bf16 CPU kernel), then in the network's dtype
+        # (a Trainer under precision="bf16-true" converts the network)
+        return images.to(param.dtype)
 
     @torch.no_grad()
     def forward(self, generated: Tensor, reference: Tensor) -> Tensor:

@@ -9,7 +9,8 @@ Config sections read by :func:`run_attribution` (see ``configs/digits.yaml``):
   (a mapping id -> role, or a class_path building one) are written next to each contributor.
 - ``plan``: ``samples_per_contributor`` and ``seed`` of the :class:`SamplingPlan`.
 - ``generation``: ``backend``, ``extractors`` (name -> extractor), ``guidance_scale``,
-  ``num_inference_steps``, ``batch_size``.
+  ``num_inference_steps``, ``batch_size``; optionally ``paired_scorers`` (name -> scorer of a
+  sample against its source training image) and ``source_images`` (example ids -> images).
 - ``base`` (optional): ``backend`` and ``samples`` of the model trained on no data or the base
   model before fine-tuning; its bank gives every utility's ``v_empty``.
 - ``v_empty`` (optional): name -> number, for utilities the base bank does not cover.
@@ -167,6 +168,9 @@ def run_attribution(
         "num_inference_steps": int(gen.get("num_inference_steps", 50)),
         "batch_size": int(gen.get("batch_size", 16)),
         "trainer_kwargs": {"enable_progress_bar": progress, **trainer_kwargs},
+        # scorers comparing each sample with its source training image (e.g. paired LPIPS)
+        "paired_scorers": instantiate(gen.get("paired_scorers"), "config.generation.paired_scorers") or None,
+        "source_images": instantiate(gen.get("source_images"), "config.generation.source_images"),
     }
     tic = time.perf_counter()
     backend = instantiate(gen["backend"], "config.generation.backend")

@@ -189,8 +189,16 @@ def test_artbench_sd_resolves(tmp_path):
 
 def test_fashion_flux_resolves(tmp_path):
     import torchvision
-    from surrogateshap.metrics import ContributorClusterEntropy, ContributorPairedLPIPS, PairedLPIPSScorer
+    from PIL import Image
+    from surrogateshap.metrics import (
+        ContributorClusterEntropy,
+        ContributorPairedLPIPS,
+        HFImageEmbedding,
+        PairedLPIPSScorer,
+    )
+    from test_paired_generation import StubCaptionBackend, tiny_clip_vision
 
+    from surrogateshap.generation import ImageFolderSource, SamplingPlan, SubsetConditionedGenerator, collate_plan_rows
     from surrogateshap.generation.backends.flux import Flux
 
     model = save_tiny_flux(tmp_path / "flux")
@@ -198,8 +206,13 @@ def test_fashion_flux_resolves(tmp_path):
     alexnet = tmp_path / "alexnet.pth"
     features = torchvision.models.alexnet(weights=None).features.state_dict()
     torch.save({f"features.{k}": v for k, v in features.items()}, alexnet)
+    vision = tiny_clip_vision(tmp_path / "embedder", processor=True)  # any transformers vision model folder
     centers = tmp_path / "centers.npy"
-    np.save(centers, np.random.default_rng(0).normal(size=(20, 8)))
+    np.save(centers, np.random.default_rng(0).normal(size=(20, vision.config.hidden_size)))
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, example_id in enumerate(["1", "2"]):  # one training image per example, named by its example_id
+        Image.fromarray(np.full((40, 30, 3), 60 * i, dtype=np.uint8)).save(images / f"{example_id}.png")
     metadata = write_metadata(tmp_path / "meta.csv", [
         {"example_id": "1", "contributor": "Nike", "caption": "Nike Men Black Running Shoes"},
         {"example_id": "2", "contributor": "Puma", "caption": "Puma Women Grey T-shirt"},
@@ -207,6 +220,7 @@ def test_fashion_flux_resolves(tmp_path):
     config = load_config(CONFIGS / "fashion_flux.yaml", {
         "paths.metadata": str(metadata), "paths.model_path": str(model), "paths.lora_path": str(lora),
         "paths.lpips_backbone_path": str(alexnet), "paths.cluster_centers": str(centers),
+        "paths.images": str(images), "paths.embedding_model": str(tmp_path / "embedder"),
         "generation.backend.init_args.torch_dtype": None,
     })
     check_paths(config)
@@ -214,11 +228,30 @@ def test_fashion_flux_resolves(tmp_path):
     backend = instantiate(gen["backend"], "config.generation.backend")
     assert isinstance(backend, Flux) and backend.lora_path == lora and backend.resolution == 256
     assert gen["guidance_scale"] == 3.5 and gen["num_inference_steps"] == 50
-    assert instantiate(config["contributors"]).contributor_ids == ["Nike", "Puma"]
-    assert isinstance(instantiate(gen["paired_scorers"])["paired_lpips"], PairedLPIPSScorer)
+    registry = instantiate(config["contributors"])
+    assert registry.contributor_ids == ["Nike", "Puma"]
+    extractors = instantiate(gen["extractors"], "config.generation.extractors")
+    assert isinstance(extractors["embedding"], HFImageEmbedding) and extractors["embedding"].kind == "auto"
+    paired = instantiate(gen["paired_scorers"], "config.generation.paired_scorers")
+    assert isinstance(paired["paired_lpips"], PairedLPIPSScorer)
+    source = instantiate(gen["source_images"], "config.generation.source_images")
+    assert isinstance(source, ImageFolderSource) and source(["1", "2"]).shape == (2, 3, 256, 256)
     utilities = instantiate(config["utilities"])
     assert isinstance(utilities["diversity"], ContributorClusterEntropy) and utilities["diversity"].n_clusters == 20
     assert isinstance(utilities["paired_lpips"], ContributorPairedLPIPS)
+    # the wired pieces score one sample per brand: an embedding for the clusters and a paired LPIPS per sample
+    # (a stub caption backend stands in for FLUX, whose 256 px samples take half a minute on this CPU)
+    module = SubsetConditionedGenerator(
+        StubCaptionBackend(), extractors, gen["guidance_scale"], 1, paired_scorers=paired, source_images=source
+    )
+    plan = SamplingPlan(registry, 1, seed=config["seed"])
+    out = module.predict_step(collate_plan_rows([plan[0], plan[1]]), 0)
+    assert out["features"]["embedding"].shape == (2, vision.config.hidden_size)
+    assert out["features"]["paired_lpips"].shape == (2,) and np.isfinite(out["features"]["paired_lpips"]).all()
+    assert [plan[0]["example_id"], plan[1]["example_id"]] == ["1", "2"]
     gen["paired_scorers"]["paired_lpips"]["init_args"]["backbone_weights_path"] = str(tmp_path / "missing.pth")
     with pytest.raises(FileNotFoundError, match="lpips_backbone_path"):
         instantiate(gen["paired_scorers"], "config.generation.paired_scorers")
+    gen["extractors"]["embedding"]["init_args"]["model_path"] = str(tmp_path / "no_embedder")
+    with pytest.raises(FileNotFoundError, match="no_embedder"):
+        instantiate(gen["extractors"], "config.generation.extractors")

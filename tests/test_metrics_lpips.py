@@ -185,3 +185,12 @@ def test_other_backbone_and_features_only_state_dict(tmp_path):
     assert scorer(a, a).abs().max() < 1e-6 and (scorer(a, a.flip(0)) > 0).all()
     with pytest.raises(KeyError, match="state dict of this backbone"):
         PairedLPIPSScorer(path, net="alex")
+
+
+def test_scorer_follows_a_bf16_network(alexnet_file):
+    # a Trainer under precision="bf16-true" converts the scorer's network; float inputs must follow it
+    scorer = PairedLPIPSScorer(alexnet_file, image_size=64)
+    a, b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    full = scorer(a, b)
+    half = scorer.to(torch.bfloat16)(a, b)
+    torch.testing.assert_close(half.float(), full.float(), rtol=0.05, atol=0.01)

@@ -60,6 +60,7 @@ def _setting():
             methods[method][budget][u] = {
                 "values": values.tolist(), "v_empty": 0.0, "v_full": float(values.sum()), "n_evaluations": n_eval,
                 "sum_sizes": sum_sizes, "evaluation_seconds": 1.5, "fit_seconds": 2.0,
+                **({"shared_seconds": True} if method == "similarity" else {}),
             }
     proxy_values = {"empty": {"mask": "0" * N, **{u: 0.0 for u in UTILITIES}},
                     "full": {"mask": "1" * N, **{u: proxy(np.ones(N), u) for u in UTILITIES}}}
@@ -139,6 +140,9 @@ def test_report_partial_fidelity_and_lds(validation, tmp_path):
     assert regen.loc["fid", "images"] == 2560 * 64
     assert regen.loc["fid", "ratio"] == pytest.approx(2560 * 64 / (64 * N))
     assert regen.loc["fid", "regenerate_seconds"] == pytest.approx(2560 * 64 * 100.0 / (64 * N))
+    cost = report["cost"].set_index(["method", "budget"])
+    assert cost.loc[("surrogateshap", "256"), "evaluation_seconds"] == pytest.approx(3.0)  # summed over utilities
+    assert cost.loc[("similarity", "none"), "evaluation_seconds"] == pytest.approx(1.5)  # one shared computation
     assert "13.0 s per non-empty coalition, over 21 retrained non-empty coalitions" in text
 
 

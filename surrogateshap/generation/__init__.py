@@ -13,6 +13,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "ClassConditionalDDPM": ".backends.ddpm",
     "GenerationBackend": ".backends.base",
+    "ImageFolderSource": ".sources",
     "PlanDataModule": ".data",
     "RankShardSampler": ".plan",
     "SamplingPlan": ".plan",
@@ -27,6 +28,7 @@ _EXPORTS = {
 __all__ = [
     "ClassConditionalDDPM",
     "GenerationBackend",
+    "ImageFolderSource",
     "PlanDataModule",
     "RankShardSampler",
     "SamplingPlan",
@@ -45,5 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .module import SubsetConditionedGenerator
     from .plan import RankShardSampler, SamplingPlan, collate_plan_rows, sample_seed, stable_int
     from .run import bank_config, generate_bank
+    from .sources import ImageFolderSource
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

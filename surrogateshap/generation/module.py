@@ -17,9 +17,13 @@ from .backends.base import GenerationBackend
 __all__ = ["SubsetConditionedGenerator"]
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
+#: ``scorer(generated, source) -> (B,)``: compares each generated image with its source training image
+PairedScorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``source_images(example_ids) -> (B, 3, H, W)`` float in [0, 1], e.g. :class:`.sources.ImageFolderSource`
+SourceImages = Callable[[list[str]], torch.Tensor]
 
 
-def _to_numpy(value: Any, name: str, n: int) -> np.ndarray:
+def _to_numpy(value: Any, name: str, n: int, what: str = "extractor") -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach()
         if value.is_floating_point():
@@ -27,7 +31,7 @@ def _to_numpy(value: Any, name: str, n: int) -> np.ndarray:
         value = value.cpu().numpy()
     arr = np.asarray(value)
     if arr.ndim == 0 or arr.shape[0] != n:
-        raise ValueError(f"extractor {name!r} must return one row per image ({n}), got shape {arr.shape}.")
+        raise ValueError(f"{what} {name!r} must return one row per image ({n}), got shape {arr.shape}.")
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return arr
@@ -57,9 +61,16 @@ class SubsetConditionedGenerator(pl.LightningModule):
     guidance_scale, num_inference_steps : passed to ``backend.generate``.
     save_images_dir : when set, every image is also written there as
         ``{contributor}_{sample_index:06d}.png``; otherwise no image is kept.
-    batch_invariant_extractors : run each extractor on one image at a time, so features do not
-        depend on which batch a sample falls in (convolution/GEMM kernels round differently for
-        different batch shapes). ``False`` runs one batched call per extractor.
+    batch_invariant_extractors : run each extractor (and paired scorer) on one image at a time, so
+        features do not depend on which batch a sample falls in (convolution/GEMM kernels round
+        differently for different batch shapes). ``False`` runs one batched call per extractor.
+    paired_scorers : name -> callable ``(generated, source) -> (B,)`` comparing each generated
+        image with the training image whose caption produced its prompt (e.g. paired LPIPS); both
+        are ``(B, 3, H, W)`` in [0, 1]. Stored in the features under ``name``, like an extractor's
+        output (names must not clash with the extractors'). ``nn.Module`` scorers are registered
+        as children. Needs plan rows with ``example_id`` (caption plans) and ``source_images``.
+    source_images : callable ``example_ids -> (B, 3, H, W)`` float in [0, 1], the source training
+        images of a batch (e.g. :class:`~surrogateshap.generation.sources.ImageFolderSource`).
 
     ``predict_step`` returns ``{"features": {name: (B, ...) array}, "contributor": [ids],
     "sample_index": (B,) int64, "seed": (B,) int64}`` (numpy), ready for ``ShardWriter.append``.
@@ -74,23 +85,45 @@ class SubsetConditionedGenerator(pl.LightningModule):
         save_images_dir: str | Path | None = None,
         *,
         batch_invariant_extractors: bool = True,
+        paired_scorers: Mapping[str, nn.Module | PairedScorer] | None = None,
+        source_images: SourceImages | None = None,
     ) -> None:
         super().__init__()
-        if not extractors:
+        paired_scorers = dict(paired_scorers or {})
+        if not extractors and not paired_scorers:
             raise ValueError("give at least one extractor: the bank stores per-sample features, not images.")
-        for name, fn in extractors.items():
+        for name, fn in (extractors or {}).items():
             if not callable(fn):
                 raise ValueError(f"extractor {name!r} is not callable.")
+        for name, fn in paired_scorers.items():
+            if not callable(fn):
+                raise ValueError(f"paired scorer {name!r} is not callable.")
+        clash = sorted(set(extractors or {}) & set(paired_scorers))
+        if clash:
+            raise ValueError(f"names {clash} are both extractors and paired scorers: each feature needs its own name.")
+        if paired_scorers and source_images is None:
+            raise ValueError(
+                f"paired scorers {sorted(paired_scorers)} compare each generated image with its source training "
+                "image: give `source_images` (example ids -> images), e.g. "
+                "surrogateshap.generation.sources.ImageFolderSource(root)."
+            )
+        if source_images is not None and not callable(source_images):
+            raise ValueError(f"source_images must be callable (example ids -> images), got {type(source_images)}.")
         self.backend = backend
-        self.extractor_modules = nn.ModuleDict({k: v for k, v in extractors.items() if isinstance(v, nn.Module)})
-        self._extractors = dict(extractors)
+        self._extractors = dict(extractors or {})
+        self.extractor_modules = nn.ModuleDict({k: v for k, v in self._extractors.items() if isinstance(v, nn.Module)})
+        self._paired_scorers = paired_scorers
+        self.paired_scorer_modules = nn.ModuleDict(
+            {k: v for k, v in paired_scorers.items() if isinstance(v, nn.Module)}
+        )
+        self.source_images = source_images
         self.guidance_scale = float(guidance_scale)
         self.num_inference_steps = int(num_inference_steps)
         self.save_images_dir = None if save_images_dir is None else Path(save_images_dir)
         self.batch_invariant_extractors = bool(batch_invariant_extractors)
         # a resumed DDP run may leave a rank without rows (see RankShardSampler); predict has no collectives
         self.allow_zero_length_dataloader_with_multiple_devices = True
-        self.save_hyperparameters(ignore=["backend", "extractors"])
+        self.save_hyperparameters(ignore=["backend", "extractors", "paired_scorers", "source_images"])
 
     def _extractor(self, name: str) -> Extractor:
         # modules registered as children (moved by the Trainer) take precedence over the raw mapping
@@ -115,6 +148,36 @@ class SubsetConditionedGenerator(pl.LightningModule):
             out[name] = _to_numpy(value, name, n)
         return out
 
+    def score_pairs(self, images: torch.Tensor, example_ids: list[Any]) -> dict[str, np.ndarray]:
+        """Every paired scorer's per-sample ``scorer(images, source images of example_ids)`` as numpy."""
+        if not self._paired_scorers:
+            return {}
+        n = images.shape[0]
+        if len(example_ids) != n or any(e is None for e in example_ids):
+            raise ValueError(
+                f"paired scorers {sorted(self._paired_scorers)} need each plan row's source example (`example_id`), "
+                "but this batch's rows have none: paired scorers work with caption plans, whose rows carry the "
+                "training example whose caption was drawn."
+            )
+        if self.source_images is None:  # pragma: no cover - refused in __init__
+            raise ValueError("paired scorers need `source_images` (example ids -> images).")
+        sources = torch.as_tensor(self.source_images([str(e) for e in example_ids]))
+        if sources.ndim != 4 or sources.shape[0] != n:
+            raise ValueError(
+                f"source_images must return (B, 3, H, W) images for the {n} example ids, got shape "
+                f"{tuple(sources.shape)}."
+            )
+        out = {}
+        for name in self._paired_scorers:
+            fn = self.paired_scorer_modules[name] if name in self.paired_scorer_modules else self._paired_scorers[name]
+            gen_in, src_in = _match_module(fn, images), _match_module(fn, sources.to(images.device))
+            if self.batch_invariant_extractors and n > 1:
+                value = torch.cat([torch.as_tensor(fn(gen_in[b : b + 1], src_in[b : b + 1])) for b in range(n)])
+            else:
+                value = fn(gen_in, src_in)
+            out[name] = _to_numpy(value, name, n, "paired scorer")
+        return out
+
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
         """Generate the batch's plan rows and return their features (no images unless saved to disk)."""
         seeds = [int(s) for s in torch.as_tensor(batch["seed"]).tolist()]
@@ -125,6 +188,9 @@ class SubsetConditionedGenerator(pl.LightningModule):
                 f"conditions, got shape {tuple(images.shape)}."
             )
         features = self.extract(images)
+        if self._paired_scorers:
+            example_ids = list(batch.get("example_id") or [])
+            features.update(self.score_pairs(images, example_ids))
         sample_index = torch.as_tensor(batch["sample_index"]).cpu().numpy().astype(np.int64)
         contributors = [str(c) for c in batch["contributor"]]
         if self.save_images_dir is not None:

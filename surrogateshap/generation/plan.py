@@ -37,9 +37,10 @@ class SamplingPlan(Dataset):
     """m samples per contributor as a map-style dataset (Lightning's samplers split it over ranks).
 
     Row ``i`` (plan order: contributor order, then sample index) is a dict with ``contributor``
-    (id), ``contributor_index``, ``sample_index`` (j), ``seed`` and ``condition`` (a class label
-    drawn in proportion to the contributor's example counts, or one of its captions drawn
-    uniformly over its examples).
+    (id), ``contributor_index``, ``sample_index`` (j), ``seed``, ``condition`` (a class label
+    drawn in proportion to the contributor's example counts, or the caption of one of its
+    examples drawn uniformly) and ``example_id`` (the id of that drawn example for captions, the
+    source image of paired scorers; ``None`` for labels).
 
     Parameters
     ----------
@@ -82,7 +83,9 @@ class SamplingPlan(Dataset):
             self._labels = {c: np.array(list(registry.label_counts(c)), dtype=np.int64) for c in ids}
             self._cum = {c: np.cumsum(list(registry.label_counts(c).values())) for c in ids}
         else:
+            # captions(c)[k] is the caption of example_ids(c)[k]: both list the contributor's examples in file order
             self._captions = {c: registry.captions(c) for c in ids}
+            self._example_ids = {c: registry.example_ids(c) for c in ids}
 
     @property
     def n_examples(self) -> dict[str, int]:
@@ -104,15 +107,25 @@ class SamplingPlan(Dataset):
         c = int(np.searchsorted(self._offsets, index, side="right")) - 1
         return c, int(index - self._offsets[c])
 
-    def condition(self, contributor: str, seed: int) -> int | str:
-        """The condition drawn for a sample of ``contributor`` with this seed."""
+    def draw(self, contributor: str, seed: int) -> tuple[int | str, str | None]:
+        """(condition, example_id) drawn for a sample of ``contributor`` with this seed.
+
+        Captions: example ``k`` of the contributor is drawn uniformly and its caption is the
+        condition, its id the ``example_id``. Labels: a label in proportion to its example count,
+        and no example (``None``).
+        """
         rng = np.random.default_rng(seed)
         if self.registry.condition_kind == "label":
             cum = self._cum[contributor]
             k = int(rng.integers(int(cum[-1])))  # exact integer weights: label l has count_l chances
-            return int(self._labels[contributor][int(np.searchsorted(cum, k, side="right"))])
+            return int(self._labels[contributor][int(np.searchsorted(cum, k, side="right"))]), None
         captions = self._captions[contributor]
-        return captions[int(rng.integers(len(captions)))]
+        k = int(rng.integers(len(captions)))
+        return captions[k], self._example_ids[contributor][k]
+
+    def condition(self, contributor: str, seed: int) -> int | str:
+        """The condition drawn for a sample of ``contributor`` with this seed."""
+        return self.draw(contributor, seed)[0]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if isinstance(index, (torch.Tensor, np.integer)):
@@ -120,12 +133,14 @@ class SamplingPlan(Dataset):
         c, j = self.locate(index)
         cid = self._ids[c]
         seed = sample_seed(self.seed, cid, j)
+        condition, example_id = self.draw(cid, seed)
         return {
             "contributor": cid,
             "contributor_index": c,
             "sample_index": j,
             "seed": seed,
-            "condition": self.condition(cid, seed),
+            "condition": condition,
+            "example_id": example_id,
         }
 
     def row_key(self, index: int) -> tuple[str, int]:
@@ -153,13 +168,17 @@ class SamplingPlan(Dataset):
 
 
 def collate_plan_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Batch plan rows: ints as int64 tensors, contributor ids and conditions as lists."""
+    """Batch plan rows: ints as int64 tensors, contributor ids, conditions and example ids as lists.
+
+    ``example_id`` is a list with one entry per row (``None`` where a row has none or omits it).
+    """
     return {
         "contributor": [r["contributor"] for r in rows],
         "contributor_index": torch.tensor([r["contributor_index"] for r in rows], dtype=torch.int64),
         "sample_index": torch.tensor([r["sample_index"] for r in rows], dtype=torch.int64),
         "seed": torch.tensor([r["seed"] for r in rows], dtype=torch.int64),
         "condition": [r["condition"] for r in rows],
+        "example_id": [r.get("example_id") for r in rows],
     }
 
 

@@ -68,6 +68,8 @@ def generate_bank(
     callbacks: Sequence[pl.Callback] = (),
     num_workers: int = 0,
     save_images_dir: str | Path | None = None,
+    paired_scorers: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None = None,
+    source_images: Callable[[list[str]], torch.Tensor] | None = None,
 ) -> ContributorBank:
     """Generate the plan's samples (skipping rows already in ``out_dir``) and return the loaded bank.
 
@@ -77,6 +79,10 @@ def generate_bank(
     over the remaining plan rows (split over processes by :class:`RankShardSampler`), then loads
     the bank (all ranks' shards, in plan order). A killed run resumes when called again with the
     same arguments; under DDP each rank writes its own shards.
+
+    ``paired_scorers`` (name -> ``scorer(generated, source) -> (B,)``) and ``source_images``
+    (example ids -> source training images) add per-sample scores against the training image
+    whose caption produced each prompt; see :class:`SubsetConditionedGenerator`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -90,7 +96,8 @@ def generate_bank(
     rows = writer.remaining(plan)
     if len(rows):
         module = SubsetConditionedGenerator(
-            backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir
+            backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir,
+            paired_scorers=paired_scorers, source_images=source_images,
         )
         forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
         if forced:
