@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/surrogateshap demo --out out/demo
+	$(BIN)/surrogateshap demo --out out/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
