@@ -186,8 +186,21 @@ class ContributorMetric(Metric):
         collective ``metric.sync()`` on every rank first (``compute()`` does that itself); it is
         not done here so that one rank alone may score coalitions without a hanging collective.
         """
-        alpha = self.coalition_alpha(masks, weights)
-        return self._compute_mixture(alpha, self._sum_w2(alpha))
+        return self.compute_mixtures(self.coalition_alpha(masks, weights))
+
+    def compute_mixtures(self, alpha: np.ndarray | Tensor) -> Tensor:
+        """The utility of each weighted mixture: row ``k`` of ``alpha`` (k, C) is the per-unit weight of
+        each column's membership mass, so sample ``x`` weighs ``sum_i alpha_ki r_ix`` (rows sum to 1
+        over the samples). ``compute_coalitions`` is this with ``coalition_alpha``; soft membership
+        (``surrogateshap.membership``) builds its own ``alpha``.
+        """
+        c = self._require_setup()
+        alpha_t = torch.as_tensor(alpha, dtype=torch.float64).to(self.count.device)
+        if alpha_t.ndim != 2 or alpha_t.shape[1] != c:
+            raise ValueError(f"alpha must have shape (k, {c}), got {tuple(alpha_t.shape)}.")
+        if (alpha_t < 0).any() or not torch.isfinite(alpha_t).all():
+            raise ValueError("alpha must be non-negative finite per-unit weights.")
+        return self._compute_mixture(alpha_t, self._sum_w2(alpha_t))
 
     def _sum_w2(self, alpha: Tensor) -> Tensor:
         """``sum_x w_x^2`` for each row of ``alpha``."""

@@ -20,6 +20,8 @@ _EXPORTS = {
     "FunctionGame": ".games",
     "MoebiusGame": ".games",
     "ProxyGame": ".games",
+    "ResponsibilityModel": ".responsibility",
+    "SoftMembership": ".membership",
     "TabularGame": ".games",
     "TreeGame": ".estimators",
     "TreeSurrogate": ".estimators",
@@ -36,6 +38,8 @@ __all__ = [
     "FunctionGame",
     "MoebiusGame",
     "ProxyGame",
+    "ResponsibilityModel",
+    "SoftMembership",
     "TabularGame",
     "TreeGame",
     "TreeSurrogate",
@@ -50,5 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .coalitions import CoalitionSample, all_coalitions, sample_coalitions
     from .estimators import Attribution, TreeGame, TreeSurrogate, estimate
     from .games import CachedGame, FunctionGame, MoebiusGame, ProxyGame, TabularGame
+    from .membership import SoftMembership
+    from .responsibility import ResponsibilityModel
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

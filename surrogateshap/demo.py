@@ -78,7 +78,9 @@ def train_generator(
     if contributors is not None:
         data_cfg["init_args"]["contributors"] = list(contributors)
     pl.seed_everything(int(recipe.get("seed_everything", 0)), verbose=False)
-    model = instantiate(recipe["model"], "recipe.model")
+    model_cfg = dict(recipe["model"])
+    model_cfg["init_args"] = {**model_cfg.get("init_args", {}), "num_labels": planting.num_labels}
+    model = instantiate(model_cfg, "recipe.model")
     datamodule = instantiate(data_cfg, "recipe.data")
     trainer = pl.Trainer(**instantiate(trainer_cfg, "recipe.trainer"))
     trainer.fit(model, datamodule=datamodule)

@@ -14,6 +14,12 @@ Config sections read by :func:`run_attribution` (see ``configs/digits.yaml``):
 - ``base`` (optional): ``backend`` and ``samples`` of the model trained on no data or the base
   model before fine-tuning; its bank gives every utility's ``v_empty``.
 - ``v_empty`` (optional): name -> number, for utilities the base bank does not cover.
+- ``membership`` (optional): ``kind: soft`` for contributors who share conditions: the bank is
+  generated per unit of shared conditions (``plan.samples_per_contributor`` is then per unit)
+  and every sample weighted by a responsibility classifier (``surrogateshap.membership``),
+  fitted on ``features`` (extractor names) of ``training_images`` (example ids -> images),
+  with ``classifier`` options of :class:`~surrogateshap.responsibility.ResponsibilityModel`;
+  ``kind: shares`` is the paper's proxy on the same bank (responsibilities = data shares).
 - ``utilities``: name -> ``ContributorMetric`` (class_path / init_args).
 - ``estimator``: ``method``, ``budget``, ``seed``, ``n_holdout`` and ``options`` (estimator options).
 - ``trainer`` (optional): Lightning Trainer arguments for generation (accelerator, precision...).
@@ -63,29 +69,33 @@ def attribute_bank(
     n_holdout: int = 24,
     options: Mapping[str, Any] | None = None,
     weights: Sequence[float] | Mapping[str, float] | None = None,
+    membership: Any = None,
     progress: bool = True,
 ) -> tuple[list, dict[str, float]]:
     """Attribute every utility on ``bank``: one proxy game each, estimated and scored by LDS.
 
     ``utilities`` maps names to fresh ``ContributorMetric`` objects (deep-copied, so the caller's
     are left untouched); ``v_empty`` gives each one's empty-coalition value (a number or a bank of
-    the base model). Returns the :class:`~surrogateshap.report.UtilityResult` list and timings
-    (``utility_evaluation``, ``estimation`` seconds).
+    the base model). With a ``SoftMembership`` the bank holds units of shared conditions and the
+    players are the membership's contributors. Returns the
+    :class:`~surrogateshap.report.UtilityResult` list and timings (``utility_evaluation``,
+    ``estimation`` seconds).
     """
     from tqdm.auto import tqdm
 
     from .report import UtilityResult
 
     results, timings = [], {"utility_evaluation": 0.0, "estimation": 0.0}
-    holdout = holdout_coalitions(len(bank.contributor_ids), n_holdout, seed) if n_holdout else None
+    players = bank.contributor_ids if membership is None else membership.contributor_ids
+    holdout = holdout_coalitions(len(players), n_holdout, seed) if n_holdout else None
     for name in tqdm(list(utilities), desc="attributing", unit="utility", disable=not progress):
         metric = copy.deepcopy(utilities[name])
-        game = CachedGame(ProxyGame(bank, metric, v_empty[name], weights=weights))
+        game = CachedGame(ProxyGame(bank, metric, v_empty[name], weights=weights, membership=membership))
         # the estimator's evaluations and its fitting are timed apart through the cache's own clock
         start = time.perf_counter()
         attribution = estimate(game, method, budget=budget, seed=seed, **dict(options or {}))
         total = time.perf_counter() - start
-        attribution.players = list(bank.contributor_ids)
+        attribution.players = list(players)
         evaluation = game.seconds
         score = None
         if holdout is not None and len(holdout) >= 3:
@@ -118,6 +128,7 @@ class AttributionRun:
     bank: ContributorBank
     wandb_message: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    membership: Any = None
 
 
 def _section(config: Mapping[str, Any], key: str) -> Any:
@@ -137,14 +148,17 @@ def run_attribution(
 ) -> AttributionRun:
     """Generate the banks of a configured setting (resuming), attribute every utility and write the outputs.
 
-    Writes ``out_dir/bank`` (and ``out_dir/base_bank``), then ``attribution.json``,
+    Writes ``out_dir/bank`` (and ``out_dir/base_bank``; with shared conditions ``membership.npz``,
+    every bank sample's responsibilities), then ``attribution.json``,
     ``attribution.csv``, PNG plots and ``report.md``, and logs a W&B run (offline unless the user
     is logged in; ``use_wandb=False`` or ``wandb.enabled: false`` turns it off).
     """
     from .config import instantiate
     from .contributors import ContributorRegistry
     from .generation import SamplingPlan, generate_bank
+    from .membership import SoftMembership, condition_units
     from .report import attribution_document, log_to_wandb, start_wandb_run, write_outputs
+    from .responsibility import fit_soft_membership, membership_summary
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,8 +166,14 @@ def run_attribution(
     registry = instantiate(_section(config, "contributors"), "config.contributors")
     if not isinstance(registry, ContributorRegistry):
         raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
+    membership_cfg = dict(config.get("membership") or {"kind": "plain"})
+    kind = membership_cfg.pop("kind", "plain")
+    if kind not in ("plain", "soft", "shares"):
+        raise ValueError(f"membership.kind must be 'plain', 'soft' or 'shares', got {kind!r}.")
+    units = None if kind == "plain" else condition_units(registry)
+    plan_registry = registry if units is None else units.registry
     plan_cfg = dict(_section(config, "plan"))
-    plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)))
+    plan = SamplingPlan(plan_registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)))
     empty = [cid for cid, m in plan.samples_per_contributor.items() if m == 0]
     if empty:
         raise ValueError(
@@ -183,7 +203,7 @@ def run_attribution(
     if base_cfg:
         tic = time.perf_counter()
         base_backend = instantiate(base_cfg["backend"], "config.base.backend")
-        base_plan = SamplingPlan(registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed)
+        base_plan = SamplingPlan(plan_registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed)
         base_bank = generate_bank(base_backend, base_plan, extractors, out / "base_bank", **gen_args)
         timings["base_generation"] = time.perf_counter() - tic
         for name in utilities:
@@ -194,21 +214,40 @@ def run_attribution(
             f"no v_empty for utilities {missing}: give a `base` model section (its bank measures the empty "
             "coalition) or numbers under `v_empty`."
         )
+    membership, membership_info = None, None
+    if kind == "shares":
+        membership = SoftMembership.shares(units, bank.contributor_index)
+        membership_info = {"kind": "shares", "n_units": len(units.unit_ids), "shared_units": [], "fallback_units": []}
+    elif units is not None:
+        tic = time.perf_counter()
+        membership, model = fit_soft_membership(
+            units, bank, extractors, list(membership_cfg.get("features") or []),
+            instantiate(membership_cfg.get("training_images"), "config.membership.training_images"),
+            **dict(membership_cfg.get("classifier") or {}),
+        )
+        timings["membership"] = time.perf_counter() - tic
+        membership_info = membership_summary(units, model)
+    if membership is not None:
+        membership.save(out / "membership.npz")  # the responsibility of every bank sample (sparse)
     est = dict(config.get("estimator") or {})
     method, budget = est.get("method", "surrogateshap"), int(est.get("budget", 256))
     results, step_times = attribute_bank(
         bank, utilities, empties, method=method, budget=budget, seed=int(est.get("seed", 0)),
-        n_holdout=int(est.get("n_holdout", 24)), options=est.get("options") or {}, progress=progress,
+        n_holdout=int(est.get("n_holdout", 24)), options=est.get("options") or {}, membership=membership,
+        progress=progress,
     )
     timings.update(step_times)
     roles = dict(instantiate(config.get("roles") or {}, "config.roles"))
     contributors = [
         {"id": cid, "n_examples": int(registry.n_examples[cid]), **({"role": roles[cid]} if cid in roles else {})}
-        for cid in bank.contributor_ids
+        for cid in registry.contributor_ids
     ]
     document = attribution_document(
         contributors, results, method=method, budget=budget, timings=timings,
-        extra={"bank_samples": len(bank), "samples_per_contributor": plan_cfg.get("samples_per_contributor")},
+        extra={
+            "bank_samples": len(bank), "samples_per_contributor": plan_cfg.get("samples_per_contributor"),
+            **({"membership": membership_info} if membership_info else {}),
+        },
     )
     tic = time.perf_counter()
     paths = write_outputs(out, document, results)
@@ -228,4 +267,4 @@ def run_attribution(
                 message = message or f"W&B run logged to {run.dir}"
             finally:
                 run.finish()
-    return AttributionRun(results, document, paths, bank, message, timings)
+    return AttributionRun(results, document, paths, bank, message, timings, membership)

@@ -9,7 +9,9 @@ This is the ground truth the proxy game stands in for. For every coalition S (a 
 2. generates, with the config's plan seeds (sample j of contributor c has the proxy bank's seed),
    ``m`` samples per member of S conditioned on its label (the coalition's conditional mixture,
    weighted by data size as in the proxy game) and as many with guidance scale 0, i.e. the null
-   label only (the retrained model's unconditional distribution);
+   label only (the retrained model's unconditional distribution). When members share labels
+   (``condition: digit``), the samples are drawn per unit of shared labels
+   (``surrogateshap.membership.condition_units`` of S's data), weighted by S's data in each;
 3. scores every utility of the config on both, and appends a row to ``retrain.csv`` (rewritten
    atomically): the coalition's mask, ``<utility>`` (conditional mixture), ``<utility>_uncond``
    and the seconds spent training, generating and scoring.
@@ -89,6 +91,7 @@ def retrain_coalition(
     from .demo import train_generator
     from .generation import SamplingPlan, generate_bank
     from .generation.backends.ddpm import ClassConditionalDDPM
+    from .membership import condition_units
 
     work = Path(work_dir)
     registry = instantiate(config["contributors"], "config.contributors")
@@ -117,7 +120,9 @@ def retrain_coalition(
             raise ValueError("the empty coalition needs a class-conditional `base` backend (the untrained network).")
         subset = registry
         samples = int(config["base"].get("samples_per_contributor", 1))
-    plan = SamplingPlan(subset, samples, seed=int(config["plan"].get("seed", 0)))
+    # per unit of S's shared labels; without shared labels the units are the members themselves
+    units = condition_units(subset).registry
+    plan = SamplingPlan(units, samples, seed=int(config["plan"].get("seed", 0)))
     trainer_kwargs = {"enable_progress_bar": progress, **dict(config.get("trainer") or {})}
     tic = time.perf_counter()
     common = {"num_inference_steps": int(gen.get("num_inference_steps", 50)),
@@ -128,7 +133,7 @@ def retrain_coalition(
     unconditional = generate_bank(backend, plan, extractors, work / "bank_uncond", guidance_scale=0.0, **common)
     row["generate_seconds"] = time.perf_counter() - tic
     tic = time.perf_counter()
-    n_examples = np.array([float(registry.n_examples[c]) for c in conditional.contributor_ids])
+    n_examples = np.array([float(units.n_examples[c]) for c in conditional.contributor_ids])
     if not members:  # the untrained network ignores labels: one distribution, every sample alike
         n_examples = np.ones_like(n_examples)
     row.update(_score(conditional, utilities, n_examples))

@@ -1,5 +1,7 @@
 """The retraining game: a coalition's model trained from scratch on its data alone, scored like the proxy."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,3 +76,19 @@ def test_bad_coalition_files_are_clear_errors(tmp_path, capsys):
         read_coalitions(tmp_path / "c.csv", ["digit0_a", "digit0_b"])
     assert main(["retrain", "--coalitions", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 2
     assert "none.csv" in capsys.readouterr().err
+
+
+def test_shared_labels_retrain_on_the_digit_and_sample_per_unit(tmp_path):
+    from surrogateshap.bank import ContributorBank
+
+    config = load_config(default_config_path().with_name("digits_shared.yaml"), TINY)
+    ids = [f"digit{d}_{x}" for d in range(10) for x in "ab"]
+    csv = write_coalitions(tmp_path / "coalitions.csv", ids, [["digit1_a", "digit1_b", "digit3_b"]])
+    frame = run_retraining(config, csv, tmp_path / "out", max_steps=2, progress=False)
+    assert np.isfinite(frame[list(UTILITIES)].to_numpy(dtype=float)).all()
+    work = tmp_path / "out" / "coalitions" / "s0"
+    # the model is conditioned on the ten digits; the twins of digit 1 share one unit of samples
+    record = json.loads((work / "model" / "training.json").read_text())
+    assert record["hparams"]["num_labels"] == 10 and record["data"]["planting"]["condition"] == "digit"
+    bank = ContributorBank.load(work / "bank")
+    assert bank.contributor_ids == ["label:1", "digit3_b"]

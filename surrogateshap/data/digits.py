@@ -12,8 +12,10 @@ contributors (``digit3_a``, ``digit3_b``, ...). Some contributors are planted:
 
 The generator is conditioned on the *contributor* (label = contributor index), as CIFAR-20 is
 conditioned on classes that are the contributors and the clinical setting on a prompt naming
-the hospital. Everything is a function of :class:`DigitsPlanting`, so the same planting always
-gives the same split, the same corruptions and the same registry.
+the hospital; or, with ``condition="digit"``, on the digit, so the contributors of a digit share
+their condition (the soft-membership case, ``surrogateshap.membership``). Everything is a
+function of :class:`DigitsPlanting`, so the same planting always gives the same split, the same
+corruptions and the same registry.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import numpy as np
 from ..contributors import ContributorRegistry
 
 __all__ = [
-    "CORNERS", "DigitsContributors", "DigitsPlanting", "add_marker", "corrupt", "digits_registry", "digits_roles",
-    "load_digits_images",
+    "CORNERS", "DigitsContributors", "DigitsPlanting", "DigitsTrainingImages", "add_marker", "corrupt",
+    "digits_registry", "digits_roles", "load_digits_images",
     "reference_features",
 ]
 
@@ -52,6 +54,8 @@ class DigitsPlanting:
         the inversion blend weight in (0, 1].
     marker_size : side of the square marker in pixels; ``marker_corner`` one of :data:`CORNERS`.
     seed : seeds the held-out split, the assignment of examples to contributors and the noise.
+    condition : what the generator is conditioned on: ``"contributor"`` (one label each) or
+        ``"digit"`` (the contributors of a digit share its label).
     """
 
     contributors_per_class: int = 2
@@ -63,6 +67,7 @@ class DigitsPlanting:
     marker_size: int = 2
     marker_corner: str = "top_left"
     seed: int = 0
+    condition: Literal["contributor", "digit"] = "contributor"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corrupted", tuple(str(c) for c in self.corrupted))
@@ -80,6 +85,8 @@ class DigitsPlanting:
             )
         if not isinstance(self.marker_size, int) or not 1 <= self.marker_size <= 4:
             problems.append(f"marker_size must be an integer in [1, 4] (the images are 8x8), got {self.marker_size!r}")
+        if self.condition not in ("contributor", "digit"):
+            problems.append(f"condition must be 'contributor' or 'digit', got {self.condition!r}")
         if self.marker_corner not in CORNERS:
             problems.append(f"marker_corner must be one of {CORNERS}, got {self.marker_corner!r}")
         per_class_ok = isinstance(self.contributors_per_class, int) and 1 <= self.contributors_per_class <= 26
@@ -114,6 +121,11 @@ class DigitsPlanting:
         """Contributor ids in player order: digit-major, then ``a``, ``b``, ..."""
         letters = string.ascii_lowercase[: self.contributors_per_class]
         return [f"digit{d}_{letter}" for d in range(N_DIGITS) for letter in letters]
+
+    @property
+    def num_labels(self) -> int:
+        """Class labels of the generator (contributors, or the ten digits)."""
+        return len(self.contributor_ids) if self.condition == "contributor" else N_DIGITS
 
     def role(self, contributor: str) -> str:
         """``"corrupted"``, ``"marker"`` or ``"clean"``."""
@@ -235,16 +247,24 @@ class DigitsContributors:
         """Contributor ids in player order."""
         return self.planting.contributor_ids
 
+    @property
+    def labels(self) -> np.ndarray:
+        """(N,) the generator's class label of each training image (contributor index or digit)."""
+        return self.contributor_index if self.planting.condition == "contributor" else self.digits
+
     def registry(self) -> ContributorRegistry:
-        """The contributor registry: one row per training image, label = contributor index."""
+        """The contributor registry: one row per training image, label = the generator's condition."""
         ids = self.contributor_ids
         rows = [
-            {"example_id": ex, "contributor": ids[c], "label": int(c)}
-            for ex, c in zip(self.example_ids, self.contributor_index.tolist())
+            {"example_id": ex, "contributor": ids[c], "label": int(y)}
+            for ex, c, y in zip(self.example_ids, self.contributor_index.tolist(), self.labels.tolist())
         ]
         # player order = contributor order, not the order in which rows first appear
-        rows.sort(key=lambda row: row["label"])
-        return ContributorRegistry.from_rows(rows, condition="label", num_labels=len(ids), source="digits planting")
+        order = {cid: i for i, cid in enumerate(ids)}
+        rows.sort(key=lambda row: order[row["contributor"]])
+        return ContributorRegistry.from_rows(
+            rows, condition="label", num_labels=self.planting.num_labels, source="digits planting"
+        )
 
     def contributor_table(self) -> list[dict[str, Any]]:
         """One mapping per contributor: id, n_examples, role, digit."""
@@ -273,6 +293,28 @@ def reference_features(planting: Mapping[str, Any] | None, extractor: Any) -> np
     batch = torch.from_numpy(images[:, None]).repeat(1, 3, 1, 1)
     with torch.no_grad():
         return np.asarray(extractor(batch), dtype=np.float64)
+
+
+class DigitsTrainingImages:
+    """The planted training images by example id: ``ids -> (B, 3, 8, 8)`` float32 in [0, 1].
+
+    What the extractors see of the training data (e.g. for the soft-membership classifier).
+    """
+
+    def __init__(self, planting: Mapping[str, Any] | None = None) -> None:
+        data = DigitsContributors.build(planting)
+        self._images = data.images
+        self._row = {e: k for k, e in enumerate(data.example_ids)}
+
+    def __call__(self, example_ids: Any) -> Any:
+        """Images of ``example_ids`` stacked as the generator's samples are."""
+        import torch
+
+        unknown = [e for e in example_ids if e not in self._row]
+        if unknown:
+            raise KeyError(f"no training image for example ids {unknown[:5]} in this planting.")
+        rows = [self._row[e] for e in example_ids]
+        return torch.from_numpy(self._images[rows][:, None]).repeat(1, 3, 1, 1)
 
 
 def digits_roles(planting: Mapping[str, Any] | None = None) -> dict[str, str]:

@@ -5,6 +5,11 @@ contributor i gets share ``w_i / sum_{j in S} w_j`` (weights default to ``n_exam
 evenly over its bank samples. The metric keeps per-contributor sufficient statistics
 (``surrogateshap.metrics.base.ContributorMetric``), so every coalition is answered from the
 bank without generating anything: one ``compute_coalitions`` call per batch of masks.
+
+With ``membership`` (a ``SoftMembership``) the bank is generated per unit of shared conditions
+and the players are the membership's contributors; the metric keeps one column per
+(contributor, unit) cell and each coalition is a responsibility-weighted mixture
+(``surrogateshap.membership``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 
 from ..bank import ContributorBank
+from ..membership import SoftMembership
 from .base import check_masks
 
 # attribute set on a metric fed by a ProxyGame: a weak reference to the bank (so it is fed once)
@@ -39,8 +45,13 @@ def _check_metric(metric: Any) -> None:
         )
 
 
-def _feed(metric: Any, bank: ContributorBank, num_contributors: int, fresh_only: bool = True) -> None:
-    """Set up ``metric`` for ``num_contributors`` and add every bank sample, in chunks."""
+def _feed(
+    metric: Any, bank: ContributorBank, num_contributors: int, fresh_only: bool = True, owners: Any = None
+) -> None:
+    """Set up ``metric`` for ``num_contributors`` columns and add every bank sample, in chunks.
+
+    ``owners`` is each sample's contributor index or membership row; default: the bank's own.
+    """
     if fresh_only and getattr(metric, "_update_count", 0):
         raise ValueError(
             f"{type(metric).__name__} has already been updated with data; ProxyGame feeds the bank into "
@@ -49,7 +60,8 @@ def _feed(metric: Any, bank: ContributorBank, num_contributors: int, fresh_only:
         )
     metric.set_num_contributors(num_contributors)
     data = bank[metric.feature]
-    owners = bank.membership if bank.membership is not None else bank.contributor_index
+    if owners is None:
+        owners = bank.membership if bank.membership is not None else bank.contributor_index
     with torch.no_grad():
         for start in range(0, len(bank), _UPDATE_ROWS):
             stop = start + _UPDATE_ROWS
@@ -103,6 +115,9 @@ class ProxyGame:
     weights : contributor weights (array in player order, or a mapping id -> weight);
         default ``n_examples``. Contributor i's share of a coalition is ``w_i / sum_S w_j``.
     batch_size : coalitions per ``compute_coalitions`` call.
+    membership : soft membership of a bank generated per unit of shared conditions (its
+        ``unit_ids`` are the bank's contributors); the players are then its contributors and
+        the weights its per-unit data counts, so ``weights`` must be None.
     """
 
     def __init__(
@@ -112,6 +127,7 @@ class ProxyGame:
         v_empty: float | ContributorBank,
         weights: Sequence[float] | np.ndarray | Mapping[str, float] | None = None,
         batch_size: int = 256,
+        membership: SoftMembership | None = None,
     ) -> None:
         if not isinstance(bank, ContributorBank):
             raise ValueError(f"bank must be a ContributorBank, got {type(bank).__name__}.")
@@ -125,11 +141,18 @@ class ProxyGame:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.bank = bank
         self.metric = metric
-        self.contributor_ids = bank.contributor_ids
-        self.n_players = len(self.contributor_ids)
-        self.weights = _resolve_weights(weights, bank)
+        self.membership = membership
         self.batch_size = int(batch_size)
-        self._mass = bank.sample_mass()
+        if membership is None:
+            self.contributor_ids = bank.contributor_ids
+            self.weights = _resolve_weights(weights, bank)
+            self._mass = bank.sample_mass()
+        else:
+            self._check_membership(membership, weights)
+            self.contributor_ids = list(membership.contributor_ids)
+            self.weights = membership.counts.sum(axis=1)
+            self._mass = membership.contributor_mass()
+        self.n_players = len(self.contributor_ids)
         self._v_empty: float | None = None
         self._base_bank: ContributorBank | None = None
         self._base_metric: Any = None
@@ -148,6 +171,24 @@ class ProxyGame:
             if not math.isfinite(value):
                 raise ValueError(f"v_empty must be a finite number, got {v_empty!r}.")
             self._v_empty = value
+
+    def _check_membership(self, membership: SoftMembership, weights: Any) -> None:
+        if not isinstance(membership, SoftMembership):
+            raise ValueError(f"membership must be a SoftMembership, got {type(membership).__name__}.")
+        if weights is not None:
+            raise ValueError(
+                "weights and membership cannot both be given: with soft membership the coalition "
+                "weights are the per-unit training counts (membership.counts)."
+            )
+        if membership.unit_ids != self.bank.contributor_ids or not np.array_equal(
+            membership.unit_index, self.bank.contributor_index
+        ):
+            raise ValueError(
+                "the membership does not describe this bank: its units must be the bank's contributors "
+                "and its unit_index the bank's contributor_index (build it from the same bank)."
+            )
+        if not hasattr(self.metric, "compute_mixtures"):
+            raise ValueError(f"{type(self.metric).__name__} has no compute_mixtures; soft membership needs it.")
 
     def _check_base_bank(self, base: ContributorBank) -> None:
         feature = self.metric.feature
@@ -197,7 +238,10 @@ class ProxyGame:
         fed = getattr(self.metric, _FED_ATTR, None)
         if fed is not None and fed() is self.bank:
             return
-        _feed(self.metric, self.bank, self.n_players)
+        if self.membership is None:
+            _feed(self.metric, self.bank, self.n_players)
+        else:
+            _feed(self.metric, self.bank, self.membership.n_cells, owners=self.membership.cell_matrix())
         setattr(self.metric, _FED_ATTR, weakref.ref(self.bank))
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
@@ -222,7 +266,11 @@ class ProxyGame:
         for start in range(0, rows.size, self.batch_size):
             chunk = rows[start : start + self.batch_size]
             with torch.no_grad():
-                values = self.metric.compute_coalitions(masks[chunk], self.weights)
+                if self.membership is None:
+                    values = self.metric.compute_coalitions(masks[chunk], self.weights)
+                else:
+                    cell_mass = self.metric.count.detach().to("cpu", torch.float64).numpy()
+                    values = self.metric.compute_mixtures(self.membership.coalition_alpha(masks[chunk], cell_mass))
             out[chunk] = torch.as_tensor(values).detach().to("cpu", torch.float64).numpy().reshape(-1)
         return out
 
@@ -234,6 +282,7 @@ class ProxyGame:
         v_empty: Mapping[str, float | ContributorBank] | float | ContributorBank,
         weights: Sequence[float] | np.ndarray | Mapping[str, float] | None = None,
         batch_size: int = 256,
+        membership: SoftMembership | None = None,
     ) -> dict[str, ProxyGame]:
         """One game per named metric, all on the same bank and weights.
 
@@ -250,7 +299,7 @@ class ProxyGame:
         else:
             empties = {name: v_empty for name in metrics}
         return {
-            name: cls(bank, metric, empties[name], weights=weights, batch_size=batch_size)
+            name: cls(bank, metric, empties[name], weights=weights, batch_size=batch_size, membership=membership)
             for name, metric in metrics.items()
         }
 

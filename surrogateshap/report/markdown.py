@@ -55,6 +55,7 @@ def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[st
         "raises the utility: good where higher is better, harmful where lower is better (e.g. FID)."
     )
     lines.append("")
+    lines += _membership_section(doc.get("membership"))
     for name, util in utilities.items():
         lines += _utility_section(name, util, contributors, has_role, plot_files.get(name, ()))
     timings = doc.get("timings") or {}
@@ -63,6 +64,32 @@ def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[st
         lines += [f"| {_cell(k)} | {_fmt(v)} |" for k, v in timings.items()]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _membership_section(membership: Mapping[str, Any] | None) -> list[str]:
+    """Shared conditions: each shared unit's holders and the responsibility classifier's held-out fit."""
+    if not membership:
+        return []
+    kind = membership.get("kind")
+    lines = ["## Shared conditions", ""]
+    if kind == "shares":
+        return lines + [f"The paper's proxy on {membership.get('n_units')} units of shared conditions: a coalition "
+                        "keeps a unit's samples uniformly, weighted by its data there.", ""]
+    shared = membership.get("shared_units") or []
+    lines += [
+        f"Soft membership over {membership.get('n_units')} units, {len(shared)} shared: each sample of a shared unit "
+        "is weighted by its holders' responsibilities, from a classifier with the held-out (cross-validated) fit "
+        "below. A unit marked *fallback* did not beat its prior and uses the data shares (the plain proxy).", "",
+        "| unit | holders (examples) | log-loss | prior log-loss | accuracy | prior accuracy | fallback |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for unit in shared:
+        holders = ", ".join(f"{k} ({v})" for k, v in unit["holders"].items())
+        lines.append(
+            f"| {_cell(unit['unit'])} | {_cell(holders)} | {_fmt(unit['log_loss'])} | {_fmt(unit['prior_log_loss'])} "
+            f"| {_fmt(unit['accuracy'])} | {_fmt(unit['prior_accuracy'])} | {'yes' if unit['fallback'] else 'no'} |"
+        )
+    return lines + [""]
 
 
 def _utility_section(name: str, util: Mapping[str, Any], contributors: Sequence[Mapping[str, Any]], has_role: bool,

@@ -79,7 +79,7 @@ class DigitsDataModule(pl.LightningDataModule):
                 members = [data.contributor_ids.index(c) for c in self.contributors]
                 keep = np.isin(data.contributor_index, members)
             images = torch.from_numpy(data.images[keep, None] * 2.0 - 1.0)
-            self.train_set = TensorDataset(images, torch.from_numpy(data.contributor_index[keep]))
+            self.train_set = TensorDataset(images, torch.from_numpy(data.labels[keep]))
             self.val_set = None
         else:
             self.train_set = self._variants(data.clean_images, data.digits, [self.seed, 1])
