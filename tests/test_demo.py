@@ -46,30 +46,29 @@ def demo_run(tmp_path_factory):
     return out, run
 
 
-def _ranked(document, utility):
+def roles_at(document, utility: str, k: int, end: str = "top") -> tuple[set, list]:
+    """The planted roles of the ``k`` largest (``top``) or smallest (``bottom``) values, and the ranking."""
     ids = [c["id"] for c in document["contributors"]]
     roles = {c["id"]: c["role"] for c in document["contributors"]}
     values = np.array(document["utilities"][utility]["values"])
-    order = np.argsort(-values, kind="stable")
-    return [ids[i] for i in order], roles
+    ranked = [ids[i] for i in np.argsort(-values, kind="stable")]
+    chosen = ranked[:k] if end == "top" else ranked[-k:]
+    return {roles[c] for c in chosen}, ranked
 
 
 def test_marker_contributors_top_the_marker_rate(demo_run):
-    _, run = demo_run
-    ranked, roles = _ranked(run.document, "marker_rate")
-    assert {roles[c] for c in ranked[:2]} == {"marker"}, ranked[:5]
+    found, ranked = roles_at(demo_run[1].document, "marker_rate", 2)
+    assert found == {"marker"}, ranked[:5]
 
 
 def test_corrupted_contributors_raise_fid_most(demo_run):
-    _, run = demo_run
-    ranked, roles = _ranked(run.document, "fid")
-    assert {roles[c] for c in ranked[:3]} == {"corrupted"}, ranked[:5]
+    found, ranked = roles_at(demo_run[1].document, "fid", 3)
+    assert found == {"corrupted"}, ranked[:5]
 
 
 def test_corrupted_contributors_lower_quality_most(demo_run):
-    _, run = demo_run
-    ranked, roles = _ranked(run.document, "quality")
-    assert {roles[c] for c in ranked[-3:]} == {"corrupted"}, ranked[-5:]
+    found, ranked = roles_at(demo_run[1].document, "quality", 3, "bottom")
+    assert found == {"corrupted"}, ranked[-5:]
 
 
 def test_attribution_json_validates_with_roles_and_efficiency(demo_run):

@@ -260,3 +260,43 @@ def test_shared_captions_form_units_and_plan_over_their_captions():
     plan = SamplingPlan(units.registry, 6, seed=0)
     prompts = {plan[i]["condition"] for i in range(len(plan)) if plan[i]["contributor"] == "shared:artist_a+artist_b"}
     assert prompts == {"a painting of a harbour"}
+
+
+def test_text_to_image_with_shared_captions_end_to_end(tmp_path, one_thread):
+    """A tiny Stable Diffusion (real diffusers code) with two artists sharing a caption."""
+    import torch
+    from PIL import Image
+    from tiny_pipelines import save_tiny_sd
+
+    from surrogateshap.generation import ImageFolderSource, SamplingPlan, generate_bank
+    from surrogateshap.generation.backends.stable_diffusion import StableDiffusion
+    from surrogateshap.responsibility import fit_soft_membership
+
+    rows, rng = [], np.random.default_rng(0)
+    for artist, level in (("bright", 0.85), ("dark", 0.15)):
+        for k in range(12):
+            caption = "a harbour at dusk" if k < 8 else f"{artist} study {k}"
+            rows.append({"example_id": f"{artist}{k}", "contributor": artist, "caption": caption})
+            pixels = np.clip(level + 0.1 * rng.normal(size=(16, 16, 3)), 0, 1)
+            Image.fromarray((pixels * 255).astype(np.uint8)).save(tmp_path / f"{artist}{k}.png")
+    units = condition_units(ContributorRegistry.from_rows(rows))
+    assert units.unit_ids == ["shared:bright+dark", "bright", "dark"]
+
+    def brightness(images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=(1, 2, 3))
+
+    backend = StableDiffusion.from_pretrained(save_tiny_sd(tmp_path / "sd"))
+    plan = SamplingPlan(units.registry, 4, seed=0)
+    bank = generate_bank(backend, plan, {"brightness": brightness}, tmp_path / "bank", num_inference_steps=2,
+                         batch_size=4, trainer_kwargs={"enable_progress_bar": False, "logger": False})
+    assert bank.contributor_ids == units.unit_ids
+    membership, model = fit_soft_membership(
+        units, bank, {"brightness": brightness}, ["brightness"], ImageFolderSource(tmp_path, size=16), cv=4
+    )
+    assert model.calibration_["shared:bright+dark"]["accuracy"] == 1.0
+    shared_rows = bank.contributor_index == 0
+    np.testing.assert_allclose(membership.responsibility[shared_rows].sum(axis=1), 1.0)
+    assert (membership.responsibility[~shared_rows].max(axis=1) == 1.0).all()
+    game = ProxyGame(bank, ContributorMean("brightness"), v_empty=0.0, membership=membership)
+    values = game(np.array([[True, False], [False, True], [True, True]]))
+    assert np.isfinite(values).all()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_benchmark
 from scipy.stats import pearsonr, spearmanr
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "validation.py"
 IDS = [f"digit{d}_{s}" for d in range(10) for s in "ab"]
 N = len(IDS)
 UTILITIES = {"fid": False, "quality": True}
@@ -20,11 +18,7 @@ UTILITIES = {"fid": False, "quality": True}
 
 @pytest.fixture(scope="module")
 def validation():
-    spec = importlib.util.spec_from_file_location("validation_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("validation")
 
 
 def _key(mask) -> str:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_benchmark
 from scipy.stats import pearsonr, spearmanr
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_shared.py"
 IDS = [f"digit{d}_{s}" for d in range(10) for s in "ab"]
 
 
 @pytest.fixture(scope="module")
 def shared():
-    spec = importlib.util.spec_from_file_location("validation_shared_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("validation_shared")
 
 
 def test_one_twin_coalitions_hold_exactly_one_twin_per_digit(shared):
