@@ -159,29 +159,23 @@ def _print_summary(document: dict, out: Path) -> None:
 
 
 def _estimate_from_csv(args: argparse.Namespace) -> None:
-    import numpy as np
     import pandas as pd
 
     from .estimators.surrogate_shap import surrogate_shap_from_values
     from .report import UtilityResult, attribution_document, write_outputs
+    from .retrain import read_coalitions
 
-    if not args.values.is_file():
-        raise SystemExit(f"error: {args.values} does not exist; pass the CSV of coalition values with --values.")
+    names, masks = read_coalitions(args.values, value_column="value")  # validates the file
     frame = pd.read_csv(args.values)
-    if "value" not in frame.columns:
-        raise SystemExit(f"error: {args.values} has no 'value' column; add one with each coalition's utility.")
-    players = [c for c in frame.columns if c != "value"]
-    masks = frame[players].to_numpy()
-    if not np.isin(masks, (0, 1)).all():
-        raise SystemExit(f"error: the contributor columns of {args.values} must hold only 0 and 1.")
+    players = [c for c in frame.columns if c not in ("coalition", "value")]
     att = surrogate_shap_from_values(
-        masks.astype(bool), frame["value"].to_numpy(float), seed=args.seed, cv=args.cv,
+        masks, frame["value"].to_numpy(float), seed=args.seed, cv=args.cv,
         n_bootstrap=args.bootstrap, adjust=None if args.adjust == "none" else args.adjust,
     )
     att.players = players
     counts = [{"id": p, "n_examples": 1} for p in players]
     result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)
-    document = attribution_document(counts, [result], method="surrogateshap", budget=len(frame), timings={})
+    document = attribution_document(counts, [result], method="surrogateshap", budget=len(names), timings={})
     write_outputs(args.out, document, [result])
     _print_summary(document, args.out)
 

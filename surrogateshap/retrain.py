@@ -39,11 +39,15 @@ __all__ = ["RESULTS_FILE", "read_coalitions", "retrain_coalition", "run_retraini
 RESULTS_FILE = "retrain.csv"
 
 
-def read_coalitions(path: str | Path, contributor_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def read_coalitions(
+    path: str | Path, contributor_ids: Sequence[str] | None = None, *, value_column: str | None = None
+) -> tuple[list[str], np.ndarray]:
     """Coalition names and masks ``(k, n)`` from a CSV with one 0/1 column per contributor.
 
-    An optional ``coalition`` column names the rows (default ``c000``, ``c001``...); other
-    columns (e.g. ``value``) are ignored. Every contributor must have a column.
+    An optional ``coalition`` column names the rows (default ``c000``, ``c001``...). With
+    ``contributor_ids`` every contributor must have a column and other columns (e.g. ``value``)
+    are ignored; without, every column but ``coalition`` and ``value_column`` is a contributor.
+    ``value_column``, when given, must be present.
     """
     path = Path(path)
     if not path.is_file():
@@ -51,6 +55,10 @@ def read_coalitions(path: str | Path, contributor_ids: Sequence[str]) -> tuple[l
             f"coalitions file {path} does not exist; give a CSV with one 0/1 column per contributor."
         )
     frame = pd.read_csv(path)
+    if value_column is not None and value_column not in frame.columns:
+        raise ValueError(f"{path} has no {value_column!r} column; add one with each coalition's utility.")
+    if contributor_ids is None:
+        contributor_ids = [c for c in frame.columns if c not in ("coalition", value_column)]
     missing = [c for c in contributor_ids if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} has no column for contributor(s) {missing[:5]}; add one 0/1 column per contributor.")

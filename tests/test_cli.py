@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from surrogateshap import sample_coalitions
 from surrogateshap.cli import main
@@ -39,3 +40,17 @@ def test_estimate_without_the_full_coalition_is_a_clear_error(tmp_path, capsys):
     frame.to_csv(tmp_path / "v.csv", index=False)
     assert main(["estimate", "--values", str(tmp_path / "v.csv"), "--out", str(tmp_path / "o")]) == 2
     assert "full coalition" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(lambda f: f.drop(columns="value"), "no 'value' column"), (lambda f: f.replace({"a": {1: 2}}), "only 0 and 1")],
+)
+def test_estimate_rejects_a_malformed_values_file(tmp_path, capsys, edit, message):
+    masks = sample_coalitions(4, 10, seed=0).masks
+    frame = pd.DataFrame(masks.astype(int), columns=list("abcd"))
+    frame["value"] = 1.0
+    edit(frame).to_csv(tmp_path / "v.csv", index=False)
+    assert main(["estimate", "--values", str(tmp_path / "v.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
