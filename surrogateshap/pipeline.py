@@ -170,6 +170,11 @@ def run_attribution(
     kind = membership_cfg.pop("kind", "plain")
     if kind not in ("plain", "soft", "shares"):
         raise ValueError(f"membership.kind must be 'plain', 'soft' or 'shares', got {kind!r}.")
+    unknown = sorted(set(membership_cfg) - {"features", "training_images", "classifier"})
+    if unknown:
+        raise ValueError(
+            f"unknown membership key(s) {unknown}; the keys are kind, features, training_images and classifier."
+        )
     units = None if kind == "plain" else condition_units(registry)
     plan_registry = registry if units is None else units.registry
     plan_cfg = dict(_section(config, "plan"))
