@@ -178,13 +178,26 @@ def resolve_target(class_path: str) -> Any:
     return target
 
 
-def _check_arguments(target: Any, kwargs: Mapping[str, Any], class_path: str, where: str) -> None:
+def _parameters(target: Any) -> dict[str, inspect.Parameter] | None:
+    """The parameters ``target`` accepts; a class whose ``__init__`` forwards ``**kwargs`` gets its
+    base class's too (as LightningCLI resolves them). None when they cannot be known."""
     try:
-        signature = inspect.signature(target)
+        params = dict(inspect.signature(target).parameters)
     except (TypeError, ValueError):
-        return
-    params = signature.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return params
+    base = next((b for b in getattr(target, "__mro__", ())[1:] if "__init__" in vars(b)), object)
+    inherited = None if base is object else _parameters(base)
+    if inherited is None:
+        return None
+    own = {n: p for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return {**own, **{n: p for n, p in inherited.items() if n not in own}}
+
+
+def _check_arguments(target: Any, kwargs: Mapping[str, Any], class_path: str, where: str) -> None:
+    params = _parameters(target)
+    if params is None:
         return
     accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = [k for k in kwargs if k not in accepted]

@@ -255,3 +255,12 @@ def test_fashion_flux_resolves(tmp_path):
     gen["extractors"]["embedding"]["init_args"]["model_path"] = str(tmp_path / "no_embedder")
     with pytest.raises(FileNotFoundError, match="no_embedder"):
         instantiate(gen["extractors"], "config.generation.extractors")
+
+
+@pytest.mark.parametrize("backend", ["stable_diffusion.StableDiffusion", "flux.Flux"])
+def test_t2i_backend_arguments_are_checked_through_their_base_class(backend):
+    """The backends forward **kwargs to DiffusersTextToImage: a misspelt one is still a ConfigError."""
+    node = {"class_path": f"surrogateshap.generation.backends.{backend}",
+            "init_args": {"model_path": "weights/sd", "lora_scal": 0.5}}
+    with pytest.raises(ConfigError, match=r"takes no argument\(s\) \['lora_scal'\].*lora_scale"):
+        instantiate(node, "config.generation.backend")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from diffusers import FluxPipeline
 
 from .diffusers_t2i import DiffusersTextToImage
@@ -31,22 +30,8 @@ class Flux(DiffusersTextToImage):
 
     pipeline_class = FluxPipeline
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike,
-        lora_path: str | os.PathLike | None = None,
-        resolution: int | None = None,
-        lora_scale: float = 1.0,
-        base_model: bool = False,
-        prompt_template: str = "{}",
-        torch_dtype: torch.dtype | str | None = None,
-        batch_invariant: bool = True,
-        max_sequence_length: int = 512,
-    ) -> None:
-        super().__init__(
-            model_path, lora_path=lora_path, resolution=resolution, lora_scale=lora_scale, base_model=base_model,
-            prompt_template=prompt_template, torch_dtype=torch_dtype, batch_invariant=batch_invariant,
-        )
+    def __init__(self, model_path: str | os.PathLike, max_sequence_length: int = 512, **kwargs: Any) -> None:
+        super().__init__(model_path, **kwargs)
         self.max_sequence_length = int(max_sequence_length)
 
     def _pipeline_kwargs(self, guidance_scale: float) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-import torch
 from diffusers import StableDiffusionPipeline
 
 from .diffusers_t2i import DiffusersTextToImage
@@ -37,22 +36,8 @@ class StableDiffusion(DiffusersTextToImage):
         "requires_safety_checker": False,
     }
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike,
-        lora_path: str | os.PathLike | None = None,
-        resolution: int | None = None,
-        lora_scale: float = 1.0,
-        base_model: bool = False,
-        prompt_template: str = "{}",
-        torch_dtype: torch.dtype | str | None = None,
-        batch_invariant: bool = True,
-        negative_prompt: str | None = None,
-    ) -> None:
-        super().__init__(
-            model_path, lora_path=lora_path, resolution=resolution, lora_scale=lora_scale, base_model=base_model,
-            prompt_template=prompt_template, torch_dtype=torch_dtype, batch_invariant=batch_invariant,
-        )
+    def __init__(self, model_path: str | os.PathLike, negative_prompt: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model_path, **kwargs)
         self.negative_prompt = negative_prompt
 
     def _pipeline_kwargs(self, guidance_scale: float) -> dict[str, Any]:
