@@ -171,7 +171,7 @@ def _plan_config(plan: Any, pl_module: pl.LightningModule) -> dict[str, Any]:
         return {"plan": plan.describe()}
     from ..generation.run import bank_config  # late: generation.run imports this module
 
-    return bank_config(plan, backend, pl_module.guidance_scale, pl_module.num_inference_steps)
+    return bank_config(plan, pl_module)
 
 
 def _flatten(predictions: Sequence[Any]) -> list[Mapping[str, Any]]:

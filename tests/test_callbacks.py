@@ -156,7 +156,7 @@ def test_predict_writes_a_valid_attribution_and_resumes(model_dir, registry, tmp
     # the writer took its contributors and config from the datamodule's plan: generate_bank's config
     bank = ContributorBank.load(bank_dir)
     assert bank.n_examples == registry.n_examples
-    assert bank.config == bank_config(data.plan, module.backend, GUIDANCE, STEPS)
+    assert bank.config == bank_config(data.plan, module)
 
     # a rerun has nothing left to generate (the predict hooks are skipped) and still attributes
     again = callback(out_dir=tmp_path / "again")

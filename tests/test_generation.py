@@ -269,6 +269,9 @@ def test_rerun_with_other_config_is_refused(reference, backend, plan, tmp_path):
     assert len(writer.remaining(plan)) == 0
     with pytest.raises(ValueError, match=r"different config: generation.guidance_scale"):
         generate_bank(backend, plan, extractors(), out, guidance_scale=3.0, num_inference_steps=STEPS)
+    other = {**extractors(), "extra": lambda images: images.mean(dim=(1, 2, 3))}
+    with pytest.raises(ValueError, match=r"different config: generation.features"):
+        generate_bank(backend, plan, other, out, guidance_scale=GUIDANCE, num_inference_steps=STEPS)
     with pytest.raises(ValueError, match="other contributors"):
         BankWriter(out, {"a": 1}, config=reference[0].config).remaining(plan)
 

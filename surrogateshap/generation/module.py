@@ -125,6 +125,10 @@ class SubsetConditionedGenerator(pl.LightningModule):
         self.allow_zero_length_dataloader_with_multiple_devices = True
         self.save_hyperparameters(ignore=["backend", "extractors", "paired_scorers", "source_images"])
 
+    def feature_sources(self) -> dict[str, str]:
+        """Each bank array this module writes -> the class of the extractor or paired scorer making it."""
+        return {name: type(fn).__name__ for name, fn in sorted({**self._extractors, **self._paired_scorers}.items())}
+
     def _extractor(self, name: str) -> Extractor:
         # modules registered as children (moved by the Trainer) take precedence over the raw mapping
         return self.extractor_modules[name] if name in self.extractor_modules else self._extractors[name]

@@ -32,20 +32,21 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 _FORCED = {"use_distributed_sampler": False}
 
 
-def bank_config(
-    plan: SamplingPlan,
-    backend: GenerationBackend,
-    guidance_scale: float,
-    num_inference_steps: int,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The config stored with the bank: the plan, the generation settings and ``extra`` (user keys)."""
+def bank_config(plan: SamplingPlan, generator: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config stored with the bank: the plan, the generation settings and ``extra`` (user keys).
+
+    ``generator`` is the :class:`SubsetConditionedGenerator` (or a module with its ``backend``,
+    ``guidance_scale`` and ``num_inference_steps``); its extractors and paired scorers are
+    recorded by name and class, so a resumed bank cannot mix features of different extractors.
+    """
+    sources = getattr(generator, "feature_sources", None)
     config = {
         "plan": plan.describe(),
         "generation": {
-            "backend": type(backend).__name__,
-            "guidance_scale": float(guidance_scale),
-            "num_inference_steps": int(num_inference_steps),
+            "backend": type(generator.backend).__name__,
+            "guidance_scale": float(generator.guidance_scale),
+            "num_inference_steps": int(generator.num_inference_steps),
+            **({"features": sources()} if callable(sources) else {}),
         },
     }
     clash = set(config) & set(extra or {})
@@ -91,14 +92,14 @@ def generate_bank(
             f"the backend {type(backend).__name__} takes {backend.condition_kind} conditions but the plan's "
             f"registry holds {plan.condition_kind}s."
         )
-    full_config = bank_config(plan, backend, guidance_scale, num_inference_steps, config)
+    module = SubsetConditionedGenerator(
+        backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir,
+        paired_scorers=paired_scorers, source_images=source_images,
+    )
+    full_config = bank_config(plan, module, config)
     writer = BankWriter(out_dir, plan.n_examples, config=full_config)
     rows = writer.remaining(plan)
     if len(rows):
-        module = SubsetConditionedGenerator(
-            backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir,
-            paired_scorers=paired_scorers, source_images=source_images,
-        )
         forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
         if forced:
             raise ValueError(f"generate_bank sets {_FORCED} itself (each plan row goes to one process); got {forced}.")
