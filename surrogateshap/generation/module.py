@@ -129,9 +129,20 @@ class SubsetConditionedGenerator(pl.LightningModule):
         """Each bank array this module writes -> the class of the extractor or paired scorer making it."""
         return {name: type(fn).__name__ for name, fn in sorted({**self._extractors, **self._paired_scorers}.items())}
 
-    def _extractor(self, name: str) -> Extractor:
-        # modules registered as children (moved by the Trainer) take precedence over the raw mapping
-        return self.extractor_modules[name] if name in self.extractor_modules else self._extractors[name]
+    def _run_feature(self, name: str, what: str, *inputs: torch.Tensor) -> np.ndarray:
+        """Run extractor or paired scorer ``name`` on ``inputs`` (one image at a time when batch invariant)."""
+        # modules registered as children (moved by the Trainer) take precedence over the raw mappings
+        if what == "extractor":
+            fn = self.extractor_modules[name] if name in self.extractor_modules else self._extractors[name]
+        else:
+            fn = self.paired_scorer_modules[name] if name in self.paired_scorer_modules else self._paired_scorers[name]
+        inputs = tuple(_match_module(fn, x) for x in inputs)
+        n = inputs[0].shape[0]
+        if self.batch_invariant_extractors and n > 1:
+            value = torch.cat([torch.as_tensor(fn(*(x[b : b + 1] for x in inputs))) for b in range(n)])
+        else:
+            value = fn(*inputs)
+        return _to_numpy(value, name, n, what)
 
     def forward(self, conditions: list, seeds: list[int]) -> torch.Tensor:
         """Images for ``conditions``, sample b generated from a fresh CPU generator seeded ``seeds[b]``."""
@@ -140,17 +151,7 @@ class SubsetConditionedGenerator(pl.LightningModule):
 
     def extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Every extractor's per-sample output as numpy (floats as float32)."""
-        n = images.shape[0]
-        out = {}
-        for name in self._extractors:
-            fn = self._extractor(name)
-            images_in = _match_module(fn, images)
-            if self.batch_invariant_extractors and n > 1:
-                value = torch.cat([torch.as_tensor(fn(images_in[b : b + 1])) for b in range(n)])
-            else:
-                value = fn(images_in)
-            out[name] = _to_numpy(value, name, n)
-        return out
+        return {name: self._run_feature(name, "extractor", images) for name in self._extractors}
 
     def score_pairs(self, images: torch.Tensor, example_ids: list[Any]) -> dict[str, np.ndarray]:
         """Every paired scorer's per-sample ``scorer(images, source images of example_ids)`` as numpy."""
@@ -171,16 +172,8 @@ class SubsetConditionedGenerator(pl.LightningModule):
                 f"source_images must return (B, 3, H, W) images for the {n} example ids, got shape "
                 f"{tuple(sources.shape)}."
             )
-        out = {}
-        for name in self._paired_scorers:
-            fn = self.paired_scorer_modules[name] if name in self.paired_scorer_modules else self._paired_scorers[name]
-            gen_in, src_in = _match_module(fn, images), _match_module(fn, sources.to(images.device))
-            if self.batch_invariant_extractors and n > 1:
-                value = torch.cat([torch.as_tensor(fn(gen_in[b : b + 1], src_in[b : b + 1])) for b in range(n)])
-            else:
-                value = fn(gen_in, src_in)
-            out[name] = _to_numpy(value, name, n, "paired scorer")
-        return out
+        sources = sources.to(images.device)
+        return {name: self._run_feature(name, "paired scorer", images, sources) for name in self._paired_scorers}
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
         """Generate the batch's plan rows and return their features (no images unless saved to disk)."""
