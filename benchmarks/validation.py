@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
 
+from surrogateshap.evaluation import fidelity as correlations
 from surrogateshap.io import atomic_write_text, jsonable
 
 METHODS = ("surrogateshap", "kernelshap", "permutation")
@@ -331,12 +331,6 @@ def _value(row: Mapping[str, Any] | None, column: str) -> float:
     return value
 
 
-def _corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan"), float("nan")
-    return float(spearmanr(x, y).statistic), float(pearsonr(x, y).statistic)
-
-
 def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> dict[str, Any]:
     """All report tables as DataFrames plus the markdown text (``"markdown"``) and the regeneration ratios."""
     from surrogateshap.estimators import Attribution
@@ -374,7 +368,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
         for suffix, col in (("", 2), ("_uncond", 3)):
             r = np.array([d[col] for d in data])
             ok = np.isfinite(p) & np.isfinite(r)
-            rho, pr = _corr(p[ok], r[ok])
+            rho, pr = correlations(p[ok], r[ok])
             entry.update({f"n{suffix}": int(ok.sum()), f"spearman{suffix}": rho, f"pearson{suffix}": pr})
         entry["status"] = _status(entry["n"], expected)
         fid_rows.append(entry)

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import spearmanr
 
+from surrogateshap.evaluation import fidelity as correlations
 from surrogateshap.io import atomic_write_text, jsonable
 
 CONFIG = Path("configs/digits_shared.yaml")
@@ -113,12 +114,6 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def _corr(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    if len(x) < 3:
-        return float("nan"), float("nan")
-    return float(spearmanr(x, y).statistic), float(pearsonr(x, y).statistic)
-
-
 def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[str, int]) -> dict[str, Any]:
     """Fidelity and LDS tables (pandas) and the markdown report."""
     ids = proxy["contributor_ids"]
@@ -131,7 +126,7 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
             truth = [float(done.loc[c, utility]) for c in names]
             for kind in KINDS:
                 values = proxy["kinds"][kind]["proxy_values"][utility]
-                rho, r = _corr([values[c] for c in names], truth)
+                rho, r = correlations([values[c] for c in names], truth)
                 planned = sum(n_planned.values()) if not prefix else n_planned.get(prefix, 0)
                 fidelity.append({"utility": utility, "coalitions": family, "proxy": kind, "n": len(names),
                                  "planned": planned, "spearman": rho, "pearson": r})

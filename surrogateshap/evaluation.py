@@ -1,10 +1,12 @@
-"""Evaluating attributions: the linear datamodel score and counterfactual removal."""
+"""Evaluating attributions: the linear datamodel score, proxy fidelity and counterfactual removal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, spearmanr
 
 from .estimators import Attribution
 from .games import check_masks, evaluate
@@ -14,6 +16,17 @@ def linear_prediction(attribution: Attribution, masks: np.ndarray) -> np.ndarray
     """The additive prediction ``v_empty + masks @ values`` of each coalition's value."""
     masks = check_masks(masks, attribution.n_players)
     return attribution.v_empty + masks.astype(np.float64) @ attribution.values
+
+
+def fidelity(proxy: Sequence[float], truth: Sequence[float]) -> tuple[float, float]:
+    """Spearman and Pearson correlation of proxy values with ground-truth values (e.g. retraining).
+
+    NaN for both when there are fewer than 3 pairs or either side is constant.
+    """
+    x, y = np.asarray(proxy, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    return float(spearmanr(x, y).statistic), float(pearsonr(x, y).statistic)
 
 
 def lds(attribution: Attribution, masks: np.ndarray, values: np.ndarray) -> float:

@@ -35,3 +35,14 @@ def test_counterfactual_removing_top_moves_an_additive_utility_most():
     bottom = frame[frame.which == "bottom"].set_index("fraction")["change"]
     np.testing.assert_allclose(top.values, [-5.0, -9.0])
     np.testing.assert_allclose(bottom.values, [3.0, 4.0])
+
+
+def test_fidelity_is_spearman_and_pearson_and_nan_when_undefined():
+    from scipy.stats import pearsonr, spearmanr
+
+    from surrogateshap.evaluation import fidelity
+
+    x, y = [1.0, 2.0, 4.0, 3.0], [0.1, 0.3, 0.2, 0.5]
+    assert fidelity(x, y) == (spearmanr(x, y).statistic, pearsonr(x, y).statistic)
+    assert all(np.isnan(fidelity([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])))
+    assert all(np.isnan(fidelity([1.0, 2.0], [1.0, 2.0])))
