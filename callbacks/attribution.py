@@ -18,6 +18,7 @@ from ..bank import ContributorBank
 from ..contributors import ContributorRegistry
 from ..generation.backends.base import GenerationBackend
 from ..generation.plan import SamplingPlan, collate_plan_rows
+from ..membership import ConditionUnits, SoftMembership, condition_units
 from ..metrics.base import ContributorMetric
 from .bank_writer import BankWriter
 
@@ -89,6 +90,14 @@ class SurrogateShapCallback(pl.Callback):
     backend_fn : fit mode: ``pl_module -> GenerationBackend``; default ``pl_module.to_backend()``.
     write_history : fit mode: write ``out_dir/history.csv`` after every attribution.
     progress : show a progress bar over utilities (predict mode).
+    membership : contributors who share conditions: the ``membership`` section of a config
+        (``kind: soft | shares``, ``features``, ``training_images``, ``classifier``; see
+        :class:`~surrogateshap.responsibility.MembershipSpec`) or a ``MembershipSpec``. The bank must
+        be generated per unit of shared conditions: ``PlanDataModule(..., per_unit=True)`` in predict
+        mode; in fit mode the plan built from ``samples_per_contributor`` is per unit. The players are
+        the contributors, every sample weighted by its responsibilities (fitted once on the training
+        images, then applied to every bank); ``membership.npz`` is written next to the outputs and
+        the classifier's calibration goes into ``attribution.json``. None: one contributor per sample.
     """
 
     def __init__(
@@ -113,6 +122,7 @@ class SurrogateShapCallback(pl.Callback):
         backend_fn: Callable[[pl.LightningModule], GenerationBackend] | None = None,
         write_history: bool = True,
         progress: bool = False,
+        membership: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(utilities, Mapping) or not utilities:
@@ -141,6 +151,14 @@ class SurrogateShapCallback(pl.Callback):
             raise ValueError(f"every_n_epochs must be a positive integer or None, got {every_n_epochs!r}.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        from ..responsibility import MembershipSpec
+
+        self.membership = MembershipSpec.from_config(membership)
+        if every_n_epochs is not None and plan is not None and self.membership.kind != "plain":
+            raise ValueError(
+                "with membership, fit mode builds its plan per unit of shared conditions over the datamodule's "
+                "contributor registry: give samples_per_contributor instead of plan."
+            )
         if every_n_epochs is not None:
             if not extractors:
                 raise ValueError("every_n_epochs needs extractors: name -> feature extractor the utilities read.")
@@ -177,6 +195,7 @@ class SurrogateShapCallback(pl.Callback):
         self._fit_plan: SamplingPlan | None = None
         self._predict_done = False
         self._predict_start: float | None = None
+        self._units: ConditionUnits | None = None
 
     # ------------------------------------------------------------------ checkpointing
     @property
@@ -205,16 +224,34 @@ class SurrogateShapCallback(pl.Callback):
             empties.update({name: self._base for name in missing})
         return empties
 
-    def _attribute(self, bank: ContributorBank, progress: bool) -> tuple[list, dict[str, float]]:
+    def _attribute(
+        self, bank: ContributorBank, progress: bool, units: ConditionUnits | None, extractors: Mapping[str, Any]
+    ) -> tuple[list, dict[str, float], SoftMembership | None, dict[str, Any] | None]:
+        """Attribute every utility on ``bank``: (results, timings, soft membership, its summary)."""
         from ..pipeline import attribute_bank
 
+        tic = time.perf_counter()
+        membership, info = self.membership.apply(units, bank, extractors)
+        seconds = time.perf_counter() - tic
         # outside inference mode: predict hooks run under torch.inference_mode, whose tensors the metrics'
         # states could not update in place later
         with torch.inference_mode(False), torch.no_grad():
-            return attribute_bank(
+            results, timings = attribute_bank(
                 bank, self.utilities, self._empties(), method=self.method, budget=self.budget, seed=self.seed,
-                n_holdout=self.n_holdout, options=self.estimator_options, progress=progress,
+                n_holdout=self.n_holdout, options=self.estimator_options, progress=progress, membership=membership,
             )
+        if membership is not None:
+            timings["membership"] = seconds
+        return results, timings, membership, info
+
+    def _condition_units(self, trainer: pl.Trainer) -> ConditionUnits | None:
+        """The units of shared conditions of the datamodule's contributors (None without ``membership``)."""
+        if self.membership.kind == "plain":
+            return None
+        if self._units is None:
+            units = getattr(trainer.datamodule, "units", None)
+            self._units = units if isinstance(units, ConditionUnits) else condition_units(_datamodule_registry(trainer))
+        return self._units
 
     def _resolve_out_dir(self, trainer: pl.Trainer) -> Path:
         """``out_dir`` or ``trainer.log_dir / "attribution"`` (call on every rank: log_dir broadcasts)."""
@@ -270,30 +307,48 @@ class SurrogateShapCallback(pl.Callback):
         if not trainer.is_global_zero:
             return
         bank = ContributorBank.load(writer.output_dir, expected_config=writer.config)
-        document, results, paths = self.attribute_bank(bank, out_dir, timings={"generation": generation})
+        document, results, paths = self.attribute_bank(
+            bank, out_dir, timings={"generation": generation}, units=self._condition_units(trainer),
+            extractors=getattr(trainer.lightning_module, "extractors", None),
+        )
         self._log_document(trainer, document, paths)
 
     def attribute_bank(
-        self, bank: ContributorBank, out_dir: str | Path, timings: Mapping[str, float | None] | None = None
+        self,
+        bank: ContributorBank,
+        out_dir: str | Path,
+        timings: Mapping[str, float | None] | None = None,
+        units: ConditionUnits | None = None,
+        extractors: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list, dict[str, Path]]:
         """Attribute ``bank`` and write the outputs to ``out_dir``; returns (document, results, paths).
 
-        What the predict hooks run; usable on its own with a bank loaded from disk.
+        What the predict hooks run; usable on its own with a bank loaded from disk. With
+        ``membership``, give the contributors' ``units`` (``condition_units(registry)``, the bank
+        generated on ``units.registry``) and, for ``kind: soft``, the ``extractors`` of the
+        ``membership.features``.
         """
         from ..report import attribution_document, write_outputs
 
-        results, step_times = self._attribute(bank, self.progress)
+        results, step_times, membership, info = self._attribute(bank, self.progress, units, extractors or {})
         all_timings = {k: float(v) for k, v in (timings or {}).items() if v is not None}
         all_timings.update(step_times)
+        if membership is None:
+            ids, n_examples = bank.contributor_ids, bank.n_examples
+        else:
+            ids = membership.contributor_ids
+            n_examples = dict(zip(ids, membership.counts.sum(axis=1).tolist()))
         contributors = [
-            {"id": cid, "n_examples": bank.n_examples[cid], **({"role": self.roles[cid]} if cid in self.roles else {})}
-            for cid in bank.contributor_ids
+            {"id": cid, "n_examples": n_examples[cid], **({"role": self.roles[cid]} if cid in self.roles else {})}
+            for cid in ids
         ]
         document = attribution_document(
             contributors, results, method=self.method, budget=self.budget, timings=all_timings,
-            extra={"bank_samples": len(bank)},
+            extra={"bank_samples": len(bank), **({"membership": info} if info else {})},
         )
         paths = write_outputs(out_dir, document, results)
+        if membership is not None:
+            paths["membership.npz"] = membership.save(Path(out_dir) / "membership.npz")
         self.last_document_, self.last_results_, self.last_paths_ = document, results, paths
         return document, results, paths
 
@@ -327,14 +382,14 @@ class SurrogateShapCallback(pl.Callback):
     ) -> list:
         """Sample ``pl_module``'s model over the plan, attribute, log, record ``history``; returns the results."""
         bank = self.sample_bank(trainer, pl_module)
-        results, _ = self._attribute(bank, progress=False)
+        results, _, _, _ = self._attribute(bank, False, self._condition_units(trainer), self.extractors or {})
         step = int(trainer.global_step)
         self.history = [row for row in self.history if row["epoch"] != epoch]  # a resumed epoch replaces its rows
         metrics: dict[str, float] = {}
         for result in results:
             att = result.attribution
             std = None if att.std is None else np.asarray(att.std, dtype=np.float64)
-            for i, (cid, value) in enumerate(zip(bank.contributor_ids, np.asarray(att.values, dtype=np.float64))):
+            for i, (cid, value) in enumerate(zip(att.players, np.asarray(att.values, dtype=np.float64))):
                 metrics[f"contributor_value/{result.name}/{cid}"] = float(value)
                 self.history.append({
                     "epoch": epoch, "step": step, "utility": result.name, "contributor": cid,
@@ -365,7 +420,8 @@ class SurrogateShapCallback(pl.Callback):
         if self.plan is not None:
             return self.plan
         if self._fit_plan is None:
-            registry = _datamodule_registry(trainer)
+            units = self._condition_units(trainer)
+            registry = _datamodule_registry(trainer) if units is None else units.registry
             self._fit_plan = SamplingPlan(registry, self.samples_per_contributor, seed=self.seed)
         return self._fit_plan
 

@@ -2,11 +2,9 @@
 
 A bank holds, for every generated sample, any number of named per-sample arrays (features,
 logits, scores; first dimension N), the contributor it was generated for, its index in that
-contributor's generation plan (``sample_index``) and its seed (``-1`` = unknown). Optionally it
-holds a soft-membership matrix ``(N, C)`` (a responsibility per contributor, rows summing to 1)
-for samples generated under a condition several contributors share; the contributor id of such
-a sample is then the key of its condition's plan (the primary contributor), used for ordering,
-resume and de-duplication only.
+contributor's generation plan (``sample_index``) and its seed (``-1`` = unknown). Contributors
+who share conditions are handled by generating the bank per unit of shared conditions and
+passing a ``SoftMembership`` to ``ProxyGame`` (see ``surrogateshap.membership``).
 
 Contributor order (the players' order in every game): the key order of ``n_examples`` when it
 is given (it must cover every id in ``contributors``; a listed contributor without samples is
@@ -25,12 +23,11 @@ On-disk format (a folder)::
     shard-rank{r}-{i:05d}.safetensors   shards of rank r
 
 Each shard is a safetensors file (``safetensors.numpy``) holding the named arrays plus
-``__contributor_index__``, ``__sample_index__``, ``__seed__`` (int64) and, for soft membership,
-``__membership__`` (float64, (rows, C)). Each manifest is JSON::
+``__contributor_index__``, ``__sample_index__`` and ``__seed__`` (int64). Each manifest is JSON::
 
     {"format": "surrogateshap.contributor_bank", "format_version": 1, "library_version": "0.1.0",
      "rank": null, "contributor_ids": [...], "n_examples": {id: n, ...}, "config": {...},
-     "arrays": {name: {"dtype": "float32", "shape": [2048]}, ...}, "membership": false,
+     "arrays": {name: {"dtype": "float32", "shape": [2048]}, ...},
      "shards": [{"file": "shard-00000.safetensors", "rows": 256, "bytes": 2097272, "sha256": "..."}]}
 
 Contributor indices in a shard refer to its manifest's ``contributor_ids``; all manifests of a
@@ -39,7 +36,8 @@ temporary name and renamed (``surrogateshap.io``); a shard is written before the
 lists it, so an interrupted write leaves at most an unlisted shard, which is ignored and later
 overwritten. Loading merges all manifests' shards in plan order. A row written twice (e.g. a
 rank re-ran a batch after a crash) is kept once if both copies are identical byte for byte;
-copies that differ raise a ValueError naming both shards.
+copies that differ raise a ValueError naming both shards. Manifests written before bank-level
+soft membership was retired carry ``"membership": false``, which is ignored; ``true`` is refused.
 """
 
 from __future__ import annotations
@@ -61,7 +59,9 @@ from .io import atomic_write_bytes, atomic_write_json
 FORMAT = "surrogateshap.contributor_bank"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-RESERVED_ARRAYS = ("contributor_index", "sample_index", "seed", "membership")
+# bookkeeping arrays, stored as __name__ in shards (a retired "membership" shard key only ever
+# appeared with the manifest flag "membership": true, which is refused on read)
+RESERVED_ARRAYS = ("contributor_index", "sample_index", "seed")
 _SHARD_KEY = {name: f"__{name}__" for name in RESERVED_ARRAYS}
 _RANK_MANIFEST = re.compile(r"^manifest\.rank(\d+)\.json$")
 _SHARD_INDEX = re.compile(r"-(\d+)\.safetensors$")
@@ -156,49 +156,36 @@ class ContributorBank:
     Parameters
     ----------
     features : mapping name -> array with first dimension N (features, logits, scores...).
-    contributors : length-N sequence of contributor ids (str or int, stored as str). May be
-        omitted when ``membership`` is given (each sample's id is then its largest membership).
+    contributors : length-N sequence of contributor ids (str or int, stored as str).
     n_examples : mapping id -> number of training examples of that contributor (the default
         game weights); its key order is the players' order. Default: samples per contributor.
     sample_index : (N,) ints, the sample's index in its contributor's plan. Default: running
         index within each contributor, in the given order.
     seed : (N,) ints, the seed each sample was generated with. Default: -1 (unknown).
-    membership : optional (N, C) soft membership, C = len(n_examples), rows non-negative
-        summing to 1. Needs ``n_examples`` (to name the columns).
     config : JSON-serialisable dict describing the run that produced the bank (saved with it).
     """
 
     def __init__(
         self,
         features: Mapping[str, Any],
-        contributors: Sequence[Any] | np.ndarray | None = None,
+        contributors: Sequence[Any] | np.ndarray,
         n_examples: Mapping[Any, Any] | None = None,
         *,
         sample_index: Sequence[int] | np.ndarray | None = None,
         seed: Sequence[int] | np.ndarray | None = None,
-        membership: np.ndarray | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(features, Mapping) or not features:
             raise ValueError("features must be a non-empty mapping name -> array with one row per sample.")
         arrays = {_check_array_name(k): np.asarray(v) for k, v in features.items()}
         n = self._common_length(arrays)
-        member = None
-        if membership is not None:
-            if n_examples is None:
-                raise ValueError(
-                    "a membership matrix needs n_examples: its key order names the matrix columns."
-                )
-            member = np.asarray(membership, dtype=np.float64)
-        ids, index, n_ex = self._resolve_contributors(contributors, n_examples, member, n)
-        if member is not None:
-            self._check_membership(member, n, len(ids))
+        ids, index, n_ex = self._resolve_contributors(contributors, n_examples, n)
         sample = (
             _running_index(index) if sample_index is None else _int_array(sample_index, n, "sample_index")
         )
         seeds = np.full(n, -1, dtype=np.int64) if seed is None else _int_array(seed, n, "seed")
         cfg = {} if config is None else _json_roundtrip(dict(config), "config")
-        self._init(arrays, index, ids, n_ex, sample, seeds, member, cfg, check_duplicates=True)
+        self._init(arrays, index, ids, n_ex, sample, seeds, cfg, check_duplicates=True)
 
     # construction ------------------------------------------------------------------
     @staticmethod
@@ -219,16 +206,14 @@ class ContributorBank:
 
     @staticmethod
     def _resolve_contributors(
-        contributors: Any, n_examples: Mapping[Any, Any] | None, member: np.ndarray | None, n: int
+        contributors: Any, n_examples: Mapping[Any, Any] | None, n: int
     ) -> tuple[list[str], np.ndarray, dict[str, int | float]]:
         n_ex = None if n_examples is None else _normalise_n_examples(n_examples)
         if contributors is None:
-            if member is None:
-                raise ValueError("give contributors (one id per sample) or a membership matrix.")
-            ids = list(n_ex)
-            if member.ndim != 2 or member.shape != (n, len(ids)):
-                raise ValueError(f"membership must have shape ({n}, {len(ids)}), got {member.shape}.")
-            return ids, np.argmax(member, axis=1).astype(np.int64), n_ex
+            raise ValueError(
+                "contributors is required (one id per sample); for contributors who share conditions, "
+                "generate the bank per unit of shared conditions and pass a SoftMembership to ProxyGame."
+            )
         names = np.asarray([str(c) for c in contributors], dtype=object)
         if names.shape != (n,):
             raise ValueError(f"contributors must list one id per sample ({n}), got {names.shape[0]}.")
@@ -255,21 +240,6 @@ class ContributorBank:
         lookup = np.array([position[str(u)] for u in uniq], dtype=np.int64)
         return ids, lookup[inverse.reshape(-1)], n_ex
 
-    @staticmethod
-    def _check_membership(member: np.ndarray, n: int, c: int) -> None:
-        if member.shape != (n, c):
-            raise ValueError(
-                f"membership must have shape ({n}, {c}) (samples x contributors), got {member.shape}."
-            )
-        if n and (
-            not np.all(np.isfinite(member))
-            or (member < 0).any()
-            or not np.allclose(member.sum(axis=1), 1.0, atol=1e-6)
-        ):
-            raise ValueError(
-                "membership rows must be non-negative and sum to 1 (one unit of mass per sample)."
-            )
-
     def _init(
         self,
         arrays: dict[str, np.ndarray],
@@ -278,7 +248,6 @@ class ContributorBank:
         n_examples: dict[str, int | float],
         sample: np.ndarray,
         seeds: np.ndarray,
-        member: np.ndarray | None,
         config: dict[str, Any],
         check_duplicates: bool,
     ) -> None:
@@ -286,7 +255,6 @@ class ContributorBank:
         if not np.array_equal(order, np.arange(order.size)):
             arrays = {k: v[order] for k, v in arrays.items()}
             index, sample, seeds = index[order], sample[order], seeds[order]
-            member = None if member is None else member[order]
         if check_duplicates and index.size > 1:
             dup = np.flatnonzero((index[1:] == index[:-1]) & (sample[1:] == sample[:-1]))
             if dup.size:
@@ -300,19 +268,16 @@ class ContributorBank:
         self._contributor_index = np.ascontiguousarray(index, dtype=np.int64)
         self._sample_index = np.ascontiguousarray(sample, dtype=np.int64)
         self._seed = np.ascontiguousarray(seeds, dtype=np.int64)
-        self._membership = None if member is None else np.ascontiguousarray(member, dtype=np.float64)
         self._ids = list(ids)
         self._n_examples = dict(n_examples)
         self._config = config
 
     @classmethod
     def _from_parts(
-        cls, arrays, index, ids, n_examples, sample, seeds, member, config, check_duplicates=True
+        cls, arrays, index, ids, n_examples, sample, seeds, config, check_duplicates=True
     ):
         bank = cls.__new__(cls)
-        bank._init(
-            dict(arrays), index, list(ids), dict(n_examples), sample, seeds, member, config, check_duplicates
-        )
+        bank._init(dict(arrays), index, list(ids), dict(n_examples), sample, seeds, config, check_duplicates)
         return bank
 
     def _take(self, rows: np.ndarray) -> ContributorBank:
@@ -323,7 +288,6 @@ class ContributorBank:
             self._n_examples,
             self._sample_index[rows],
             self._seed[rows],
-            None if self._membership is None else self._membership[rows],
             copy.deepcopy(self._config),
             check_duplicates=False,
         )
@@ -364,11 +328,6 @@ class ContributorBank:
         """(N,) int64 seed of each sample, -1 where unknown (read-only)."""
         return self._readonly(self._seed)
 
-    @property
-    def membership(self) -> np.ndarray | None:
-        """(N, C) soft membership, or None for one contributor per sample (read-only)."""
-        return None if self._membership is None else self._readonly(self._membership)
-
     @staticmethod
     def _readonly(arr: np.ndarray) -> np.ndarray:
         view = arr.view()
@@ -379,15 +338,13 @@ class ContributorBank:
         return int(self._contributor_index.shape[0])
 
     def __contains__(self, name: object) -> bool:
-        return name in self._arrays or (
-            name in RESERVED_ARRAYS and (name != "membership" or self._membership is not None)
-        )
+        return name in self._arrays or name in RESERVED_ARRAYS
 
     def __getitem__(self, name: str) -> np.ndarray:
         """The per-sample array ``name`` (read-only), rows in plan order."""
         if name in self._arrays:
             return self._readonly(self._arrays[name])
-        if name in RESERVED_ARRAYS and name in self:
+        if name in RESERVED_ARRAYS:
             return getattr(self, name)
         raise KeyError(
             f"the bank has no array {name!r}; it has {self.array_names} (+ {', '.join(RESERVED_ARRAYS)})."
@@ -395,20 +352,16 @@ class ContributorBank:
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {tuple(v.shape[1:])} {v.dtype}" for k, v in self._arrays.items())
-        soft = ", soft membership" if self._membership is not None else ""
-        return f"ContributorBank({len(self)} samples, {len(self._ids)} contributors, {{{shapes}}}{soft})"
+        return f"ContributorBank({len(self)} samples, {len(self._ids)} contributors, {{{shapes}}})"
 
     def sample_mass(self) -> np.ndarray:
-        """(C,) samples per contributor (membership column sums for soft membership)."""
-        if self._membership is not None:
-            return self._membership.sum(axis=0)
+        """(C,) samples per contributor."""
         return np.bincount(self._contributor_index, minlength=len(self._ids)).astype(np.float64)
 
     def select(self, contributors: Any) -> ContributorBank:
         """A bank with only the rows of ``contributors`` (one id or an iterable of ids).
 
-        Player order and ``n_examples`` are kept. With soft membership, a row is kept when any
-        of the selected contributors has a positive membership in it.
+        Player order and ``n_examples`` are kept.
         """
         wanted = [contributors] if isinstance(contributors, (str, int, np.integer)) else list(contributors)
         position = {cid: i for i, cid in enumerate(self._ids)}
@@ -417,11 +370,7 @@ class ContributorBank:
             if str(cid) not in position:
                 raise KeyError(f"contributor {cid!r} is not in this bank; it has {self._ids[:20]}.")
             idx.append(position[str(cid)])
-        if self._membership is not None:
-            rows = np.flatnonzero((self._membership[:, idx] > 0).any(axis=1))
-        else:
-            rows = np.flatnonzero(np.isin(self._contributor_index, idx))
-        return self._take(rows)
+        return self._take(np.flatnonzero(np.isin(self._contributor_index, idx)))
 
     def row_keys(self) -> set[tuple[str, int]]:
         """The set of (contributor id, sample_index) pairs held."""
@@ -449,9 +398,7 @@ class ContributorBank:
                 path.unlink()
             for path in directory.glob("shard-*.safetensors"):
                 path.unlink()
-        writer = ShardWriter(
-            directory, self._n_examples, config=self._config, membership=self._membership is not None
-        )
+        writer = ShardWriter(directory, self._n_examples, config=self._config)
         n = len(self)
         step = n if not shard_rows else int(shard_rows)
         if step <= 0 and n:
@@ -467,13 +414,7 @@ class ContributorBank:
 
         ``rank`` names the DDP rank (its own manifest and shard names); returns the shard's path.
         """
-        writer = ShardWriter(
-            directory,
-            self._n_examples,
-            config=self._config,
-            rank=rank,
-            membership=self._membership is not None,
-        )
+        writer = ShardWriter(directory, self._n_examples, config=self._config, rank=rank)
         return writer.append_bank(self)
 
     @staticmethod
@@ -499,7 +440,7 @@ class ContributorBank:
             _check_config(
                 first["config"], _json_roundtrip(dict(expected_config), "expected_config"), first_path
             )
-        schema, membership = _bank_schema(manifests)
+        schema = _bank_schema(manifests)
         if schema is None:
             raise ValueError(f"the bank in {directory} has no samples yet (its manifests list no shards).")
         parts, origin = [], []
@@ -507,7 +448,7 @@ class ContributorBank:
             for entry in manifest["shards"]:
                 parts.append(_read_shard(directory, entry, path, manifest, verify))
                 origin.append(entry["file"])
-        keys = list(schema) + ["contributor_index", "sample_index", "seed"] + (["membership"] * membership)
+        keys = [*schema, *RESERVED_ARRAYS]
         if parts:
             merged = {k: np.concatenate([p[k] for p in parts]) for k in keys}
             shard_of_row = np.repeat(np.arange(len(parts)), [p["seed"].shape[0] for p in parts])
@@ -516,11 +457,7 @@ class ContributorBank:
                 name: np.zeros([0, *spec["shape"]], dtype=np.dtype(spec["dtype"]))
                 for name, spec in schema.items()
             }
-            merged.update(
-                {k: np.zeros(0, dtype=np.int64) for k in ("contributor_index", "sample_index", "seed")}
-            )
-            if membership:
-                merged["membership"] = np.zeros((0, len(first["contributor_ids"])), dtype=np.float64)
+            merged.update({k: np.zeros(0, dtype=np.int64) for k in RESERVED_ARRAYS})
             shard_of_row = np.zeros(0, dtype=np.int64)
         merged = _dedupe(merged, shard_of_row, origin, first["contributor_ids"], directory)
         return cls._from_parts(
@@ -530,7 +467,6 @@ class ContributorBank:
             first["n_examples"],
             merged["sample_index"],
             merged["seed"],
-            merged.get("membership"),
             first["config"],
             check_duplicates=False,
         )
@@ -554,7 +490,6 @@ class ShardWriter:
         *,
         config: Mapping[str, Any] | None = None,
         rank: int | None = None,
-        membership: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.n_examples = _normalise_n_examples(n_examples)
@@ -591,7 +526,6 @@ class ShardWriter:
                 "n_examples": self.n_examples,
                 "config": self.config,
                 "arrays": None,
-                "membership": bool(membership),
                 "shards": [],
             }
             atomic_write_json(self.manifest_path, manifest)
@@ -599,27 +533,23 @@ class ShardWriter:
 
     def _set_schema(self, part: ContributorBank) -> None:
         schema = _schema(part._arrays)
-        membership = part._membership is not None
         if self._manifest["arrays"] is None:
-            self._manifest = {**self._manifest, "arrays": schema, "membership": membership}
+            self._manifest = {**self._manifest, "arrays": schema}
             atomic_write_json(self.manifest_path, self._manifest)
-        elif self._manifest["arrays"] != schema or bool(self._manifest["membership"]) != membership:
+        elif self._manifest["arrays"] != schema:
             raise ValueError(
-                f"these rows have arrays {schema} (membership: {membership}) but the bank in "
-                f"{self.directory} "
-                f"stores {self._manifest['arrays']} (membership: {self._manifest['membership']}); every "
-                "shard "
-                "must carry the same arrays with the same dtypes and shapes."
+                f"these rows have arrays {schema} but the bank in {self.directory} stores "
+                f"{self._manifest['arrays']}; every shard must carry the same arrays with the same dtypes "
+                "and shapes."
             )
 
     def append(
         self,
         features: Mapping[str, Any],
-        contributors: Sequence[Any] | np.ndarray | None,
+        contributors: Sequence[Any] | np.ndarray,
         *,
         sample_index: Sequence[int] | np.ndarray,
         seed: Sequence[int] | np.ndarray | None = None,
-        membership: np.ndarray | None = None,
     ) -> Path | None:
         """Write one shard with these rows (same arguments as ContributorBank); return its path."""
         part = ContributorBank(
@@ -628,7 +558,6 @@ class ShardWriter:
             self.n_examples,
             sample_index=sample_index,
             seed=seed,
-            membership=membership,
             config=self.config,
         )
         return self.append_bank(part)
@@ -646,8 +575,6 @@ class ShardWriter:
         tensors[_SHARD_KEY["contributor_index"]] = part._contributor_index
         tensors[_SHARD_KEY["sample_index"]] = part._sample_index
         tensors[_SHARD_KEY["seed"]] = part._seed
-        if part._membership is not None:
-            tensors[_SHARD_KEY["membership"]] = part._membership
         data = safetensors.numpy.save(
             {k: np.ascontiguousarray(v) for k, v in tensors.items()},
             metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "rank": str(self.rank)},
@@ -752,11 +679,18 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         )
     missing = [
         k
-        for k in ("contributor_ids", "n_examples", "config", "arrays", "membership", "shards")
+        for k in ("contributor_ids", "n_examples", "config", "arrays", "shards")
         if k not in data
     ]
     if missing:
         raise ValueError(f"bank manifest {path} lacks fields {missing}; it is damaged: regenerate the bank.")
+    if data.get("membership"):  # older manifests carry "membership": false, which is ignored
+        raise ValueError(
+            f"bank manifest {path} stores a bank-level soft-membership matrix, which is no longer supported "
+            "(bank-level soft membership was retired). Regenerate the bank per unit of shared conditions "
+            "and give a SoftMembership to ProxyGame (`membership: {kind: soft}` in the config; see "
+            "surrogateshap.membership)."
+        )
     return data
 
 
@@ -777,7 +711,7 @@ def _read_manifests(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
                     "they come from "
                     "different runs. Keep the manifests (and shards) of one run only."
                 )
-    schemas = [(p, (m["arrays"], bool(m["membership"]))) for p, m in manifests if m["arrays"] is not None]
+    schemas = [(p, m["arrays"]) for p, m in manifests if m["arrays"] is not None]
     for path, schema in schemas[1:]:
         if schema != schemas[0][1]:
             raise ValueError(
@@ -787,12 +721,12 @@ def _read_manifests(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
     return manifests
 
 
-def _bank_schema(manifests: list[tuple[Path, dict[str, Any]]]) -> tuple[dict[str, Any] | None, bool]:
-    """The array schema and membership flag shared by the manifests (None before the first shard)."""
+def _bank_schema(manifests: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any] | None:
+    """The array schema shared by the manifests (None before the first shard)."""
     for _, manifest in manifests:
         if manifest["arrays"] is not None:
-            return manifest["arrays"], bool(manifest["membership"])
-    return None, False
+            return manifest["arrays"]
+    return None
 
 
 def _fix_hint(file: str) -> str:
@@ -842,10 +776,7 @@ def _read_shard(
                 f"{_fix_hint(path.name)}"
             )
         out[name] = arr
-    reserved = ["contributor_index", "sample_index", "seed"] + (
-        ["membership"] if manifest["membership"] else []
-    )
-    for name in reserved:
+    for name in RESERVED_ARRAYS:
         arr = raw.get(_SHARD_KEY[name])
         if arr is None or arr.shape[0] != rows:
             raise ValueError(f"shard {path} lacks its {name} rows. {_fix_hint(path.name)}")

@@ -156,9 +156,8 @@ def run_attribution(
     from .config import instantiate
     from .contributors import ContributorRegistry
     from .generation import SamplingPlan, generate_bank
-    from .membership import SoftMembership, condition_units
     from .report import attribution_document, log_to_wandb, start_wandb_run, write_outputs
-    from .responsibility import fit_soft_membership, membership_summary
+    from .responsibility import MembershipSpec
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -166,16 +165,8 @@ def run_attribution(
     registry = instantiate(_section(config, "contributors"), "config.contributors")
     if not isinstance(registry, ContributorRegistry):
         raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
-    membership_cfg = dict(config.get("membership") or {"kind": "plain"})
-    kind = membership_cfg.pop("kind", "plain")
-    if kind not in ("plain", "soft", "shares"):
-        raise ValueError(f"membership.kind must be 'plain', 'soft' or 'shares', got {kind!r}.")
-    unknown = sorted(set(membership_cfg) - {"features", "training_images", "classifier"})
-    if unknown:
-        raise ValueError(
-            f"unknown membership key(s) {unknown}; the keys are kind, features, training_images and classifier."
-        )
-    units = None if kind == "plain" else condition_units(registry)
+    spec = MembershipSpec.from_config(config.get("membership"))
+    units = spec.units(registry)
     plan_registry = registry if units is None else units.registry
     plan_cfg = dict(_section(config, "plan"))
     plan = SamplingPlan(plan_registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)))
@@ -219,20 +210,10 @@ def run_attribution(
             f"no v_empty for utilities {missing}: give a `base` model section (its bank measures the empty "
             "coalition) or numbers under `v_empty`."
         )
-    membership, membership_info = None, None
-    if kind == "shares":
-        membership = SoftMembership.shares(units, bank.contributor_index)
-        membership_info = {"kind": "shares", "n_units": len(units.unit_ids), "shared_units": [], "fallback_units": []}
-    elif units is not None:
-        tic = time.perf_counter()
-        membership, model = fit_soft_membership(
-            units, bank, extractors, list(membership_cfg.get("features") or []),
-            instantiate(membership_cfg.get("training_images"), "config.membership.training_images"),
-            **dict(membership_cfg.get("classifier") or {}),
-        )
-        timings["membership"] = time.perf_counter() - tic
-        membership_info = membership_summary(units, model)
+    tic = time.perf_counter()
+    membership, membership_info = spec.apply(units, bank, extractors)
     if membership is not None:
+        timings["membership"] = time.perf_counter() - tic
         membership.save(out / "membership.npz")  # the responsibility of every bank sample (sparse)
     est = dict(config.get("estimator") or {})
     method, budget = est.get("method", "surrogateshap"), int(est.get("budget", 256))

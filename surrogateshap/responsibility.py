@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .membership import ConditionUnits, SoftMembership
 
-__all__ = ["ResponsibilityModel", "fit_soft_membership"]
+__all__ = ["MembershipSpec", "ResponsibilityModel", "fit_soft_membership", "membership_summary"]
 
 
 class ResponsibilityModel(BaseEstimator):
@@ -214,3 +214,88 @@ def membership_summary(units: ConditionUnits, model: ResponsibilityModel) -> dic
             })
     return {"kind": "soft", "n_units": len(units.unit_ids), "shared_units": shared,
             "fallback_units": [s["unit"] for s in shared if s["fallback"]]}
+
+
+class MembershipSpec:
+    """How bank samples are shared among contributors who hold the same conditions: the
+    ``membership`` section of a config, also taken by ``SurrogateShapCallback``.
+
+    Parameters
+    ----------
+    kind : ``"plain"`` (the paper's setting: the bank is generated per contributor, one contributor
+        per sample), ``"soft"`` (generated per unit of shared conditions, every sample weighted by a
+        :class:`ResponsibilityModel` fitted on ``features`` of ``training_images``) or ``"shares"``
+        (per unit, responsibilities = data shares: the paper's proxy on the same bank).
+    features : ``kind="soft"``: bank arrays (extractor names) the classifier reads, side by side.
+    training_images : ``kind="soft"``: a callable ``example ids -> images`` as the extractors take them
+        (e.g. ``ImageFolderSource``), or its ``{class_path, init_args}`` mapping.
+    classifier : ``kind="soft"``: options of :class:`ResponsibilityModel`.
+
+    ``model_`` is the responsibility model once :meth:`apply` fitted it; later calls (a callback
+    attributing every few epochs) reuse it, since it depends on the training data only.
+    """
+
+    KINDS = ("plain", "soft", "shares")
+
+    def __init__(
+        self,
+        kind: str = "plain",
+        features: Sequence[str] = (),
+        training_images: Any = None,
+        classifier: Mapping[str, Any] | None = None,
+    ) -> None:
+        from .config import instantiate
+
+        if kind not in self.KINDS:
+            raise ValueError(f"membership.kind must be 'plain', 'soft' or 'shares', got {kind!r}.")
+        self.kind = kind
+        self.features = [str(f) for f in features or ()]
+        self.training_images = instantiate(training_images, "membership.training_images")
+        self.classifier = dict(classifier or {})
+        if kind == "soft" and (not self.features or not callable(self.training_images)):
+            raise ValueError(
+                "membership.kind 'soft' needs `features` (extractor names the classifier reads) and "
+                "`training_images` (example ids -> images, e.g. surrogateshap.generation.ImageFolderSource)."
+            )
+        self.model_: ResponsibilityModel | None = None
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | MembershipSpec | None) -> MembershipSpec:
+        """Build from a config section (None: plain); unknown keys are an error naming the keys."""
+        if isinstance(section, MembershipSpec):
+            return section
+        section = dict(section or {})
+        unknown = sorted(set(section) - {"kind", "features", "training_images", "classifier"})
+        if unknown:
+            raise ValueError(
+                f"unknown membership key(s) {unknown}; the keys are kind, features, training_images and classifier."
+            )
+        return cls(**section)
+
+    def units(self, registry: Any) -> ConditionUnits | None:
+        """The units the bank is generated on (None for ``plain``: generate per contributor)."""
+        from .membership import condition_units
+
+        return None if self.kind == "plain" else condition_units(registry)
+
+    def apply(
+        self, units: ConditionUnits | None, bank: Any, extractors: Mapping[str, Callable[[Any], Any]]
+    ) -> tuple[SoftMembership | None, dict[str, Any] | None]:
+        """The bank's ``SoftMembership`` and its ``attribution.json`` entry (both None for ``plain``)."""
+        if self.kind == "plain":
+            return None, None
+        if units is None or list(bank.contributor_ids) != units.unit_ids:
+            raise ValueError(
+                f"membership.kind {self.kind!r} needs a bank generated per unit of shared conditions; plan on "
+                "condition_units(registry).registry (PlanDataModule(..., per_unit=True) in a predict run)."
+            )
+        if self.kind == "shares":
+            info = {"kind": "shares", "n_units": len(units.unit_ids), "shared_units": [], "fallback_units": []}
+            return SoftMembership.shares(units, bank.contributor_index), info
+        if self.model_ is None or self.model_.units_ is not units:
+            membership, self.model_ = fit_soft_membership(
+                units, bank, extractors, self.features, self.training_images, **self.classifier
+            )
+        else:
+            membership = self.model_.membership(bank.contributor_index, _stack([bank[f] for f in self.features]))
+        return membership, membership_summary(units, self.model_)

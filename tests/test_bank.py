@@ -96,17 +96,37 @@ def test_bad_construction_errors():
         ContributorBank({"x": x}, ["a", "a", "b"])["nope"]
 
 
-def test_soft_membership_is_stored_and_round_trips(tmp_path):
-    member = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.0, 0.25, 0.75]])
-    bank = ContributorBank({"x": np.arange(3.0)}, None, {"a": 1, "b": 2, "c": 3}, membership=member)
-    assert list(bank.contributor_index) == [0, 0, 2]
-    np.testing.assert_allclose(bank.sample_mass(), [1.5, 0.75, 0.75])
-    assert len(bank.select("b")) == 2
-    bank.save(tmp_path / "bank")
-    back = ContributorBank.load(tmp_path / "bank")
-    np.testing.assert_array_equal(back.membership, bank.membership)
-    with pytest.raises(ValueError, match="sum to 1"):
-        ContributorBank({"x": np.arange(3.0)}, None, {"a": 1, "b": 2, "c": 3}, membership=member * 2)
+def _set_manifest_flag(path: Path, value: bool) -> None:
+    """Give a manifest the ``"membership"`` flag that banks written before its retirement carry."""
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "membership": value}))
+
+
+def test_old_manifest_with_membership_false_loads_and_resumes(tmp_path):
+    bank, _ = make_bank()
+    bank.select("a").save(tmp_path)
+    assert "membership" not in json.loads((tmp_path / "manifest.json").read_text())
+    _set_manifest_flag(tmp_path / "manifest.json", False)
+    assert_same_bank(bank.select("a"), ContributorBank.load(tmp_path))
+    # resume into the old folder: the same writer, then a new rank manifest (without the flag)
+    ShardWriter(tmp_path, bank.n_examples, config=bank.config).append_bank(bank.select("b"))
+    bank.select("c").append_shard(tmp_path, rank=1)
+    assert json.loads((tmp_path / "manifest.json").read_text())["membership"] is False
+    assert existing_rows(tmp_path) == bank.row_keys()
+    assert_same_bank(bank, ContributorBank.load(tmp_path))
+
+
+def test_manifest_with_bank_level_membership_is_refused(tmp_path):
+    bank, _ = make_bank()
+    bank.save(tmp_path)
+    _set_manifest_flag(tmp_path / "manifest.json", True)
+    retired = r"bank-level soft membership was retired.*per unit of shared conditions.*SoftMembership"
+    with pytest.raises(ValueError, match=retired):
+        ContributorBank.load(tmp_path)
+    with pytest.raises(ValueError, match=retired):
+        existing_rows(tmp_path)
+    with pytest.raises(ValueError, match=retired):
+        ShardWriter(tmp_path, bank.n_examples, config=bank.config)
 
 
 # ----------------------------------------------------------------------------- save / load

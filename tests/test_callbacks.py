@@ -376,13 +376,106 @@ def test_lightning_cli_predict(model_dir, tmp_path):
     assert len(ContributorBank.load(tmp_path / "bank")) == N_CONTRIBUTORS * M
 
 
-def test_shipped_predict_config_parses():
-    """configs/digits_predict.yaml type-checks under LightningCLI (nothing is instantiated)."""
+@pytest.mark.parametrize("name", ["digits_predict.yaml", "digits_shared_predict.yaml"])
+def test_shipped_predict_config_parses(name):
+    """The shipped LightningCLI predict configs type-check (nothing is instantiated)."""
     from pathlib import Path
 
     from surrogateshap.training.cli import run_lightning_cli
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "digits_predict.yaml"
+    config = Path(__file__).resolve().parents[1] / "configs" / name
     with pytest.raises(SystemExit) as exit_info:
         run_lightning_cli(["predict", "--config", str(config), "--print_config"])
     assert exit_info.value.code in (0, None)
+
+
+# ----------------------------------------------------------------------------- shared conditions (soft membership)
+def shared_registry() -> ContributorRegistry:
+    """c0 and c1 share label 0 (a bright and a dark twin, 6 examples each); c2..c4 hold labels 2..4."""
+    rows = [{"example_id": f"{c}-{i}", "contributor": c, "label": 0} for c in ("c0", "c1") for i in range(6)]
+    rows += [{"example_id": f"c{k}-0", "contributor": f"c{k}", "label": k} for k in (2, 3, 4)]
+    return ContributorRegistry.from_rows(rows, num_labels=N_CONTRIBUTORS)
+
+
+class TwinImages:
+    """Training images by example id: c0's are bright, everyone else's dark (the twins separate)."""
+
+    def __call__(self, ids: list[str]) -> torch.Tensor:
+        level = torch.tensor([0.8 if i.startswith("c0") else -0.8 for i in ids])
+        noise = torch.randn(len(ids), 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        return level[:, None, None, None] + 0.05 * noise
+
+
+SOFT = {"kind": "soft", "features": ["brightness"], "training_images": TwinImages(), "classifier": {"cv": 3}}
+
+
+def test_predict_with_soft_membership_values_the_twins_behind_a_shared_label(model_dir, tmp_path):
+    from surrogateshap.membership import SoftMembership
+
+    registry = shared_registry()
+    out = tmp_path / "out"
+    cb = callback(out_dir=out, membership=SOFT)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank"), cb])
+    data = PlanDataModule(registry, samples_per_contributor=4, seed=0, batch_size=8, per_unit=True)
+    assert data.plan.registry.contributor_ids == ["label:0", "c2", "c3", "c4"]
+    trainer.predict(generator_module(model_dir), datamodule=data, return_predictions=False)
+
+    doc = load_attribution_document(out / "attribution.json")
+    check_document(doc, registry)  # the players are the contributors, not the units
+    assert doc["bank_samples"] == 16
+    (unit,) = doc["membership"]["shared_units"]
+    assert unit["unit"] == "label:0" and unit["holders"] == {"c0": 6, "c1": 6}
+    assert unit["accuracy"] == 1.0 and not unit["fallback"]
+    membership = SoftMembership.load(out / "membership.npz")
+    assert membership.contributor_ids == registry.contributor_ids and len(membership) == 16
+    # the written values are those of the proxy game under the written responsibilities
+    bank = ContributorBank.load(tmp_path / "bank")
+    game = ProxyGame(bank, ContributorMean(feature="brightness"), V_EMPTY["quality"], membership=membership)
+    full = np.ones((1, N_CONTRIBUTORS), dtype=bool)
+    assert doc["utilities"]["quality"]["v_full"] == pytest.approx(float(game(full)[0]))
+    only_c0, only_c1 = np.eye(N_CONTRIBUTORS, dtype=bool)[:2]
+    assert game(only_c0[None])[0] != pytest.approx(game(only_c1[None])[0])  # the proxy tells the twins apart
+
+
+def test_soft_membership_needs_a_bank_planned_per_unit(model_dir, tmp_path):
+    cb = callback(out_dir=tmp_path / "out", membership=SOFT)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank"), cb])
+    data = PlanDataModule(shared_registry(), samples_per_contributor=1, seed=0, batch_size=8)
+    with pytest.raises(ValueError, match="per_unit=True"):
+        trainer.predict(generator_module(model_dir), datamodule=data, return_predictions=False)
+
+
+def test_bad_membership_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown membership key"):
+        callback(membership={"kind": "soft", "feature": ["brightness"]})
+    with pytest.raises(ValueError, match="'plain', 'soft' or 'shares'"):
+        callback(membership={"kind": "hard"})
+    with pytest.raises(ValueError, match="needs `features`"):
+        callback(membership={"kind": "soft", "features": ["brightness"]})
+    with pytest.raises(ValueError, match="samples_per_contributor instead of plan"):
+        callback(membership=SOFT, every_n_epochs=1, plan=SamplingPlan(shared_registry(), 1), extractors=extractors())
+
+
+class SharedTrainingData(pl.LightningDataModule):
+    """Random training images labelled by condition, with the shared registry (what fit mode plans over)."""
+
+    registry = shared_registry()
+
+    def train_dataloader(self) -> DataLoader:
+        return train_loader()
+
+
+def test_fit_mode_with_soft_membership_logs_every_contributor(tmp_path):
+    pl.seed_everything(0)
+    cb = callback(
+        every_n_epochs=1, samples_per_contributor=2, extractors=extractors(), guidance_scale=GUIDANCE,
+        num_inference_steps=STEPS, batch_size=4, membership=SOFT, out_dir=tmp_path,
+    )
+    trainer = pl.Trainer(**TRAINER, max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False)
+    trainer.fit(tiny_training(), datamodule=SharedTrainingData())
+    registry = shared_registry()
+    assert cb._fit_plan.registry.contributor_ids == ["label:0", "c2", "c3", "c4"]
+    assert {row["contributor"] for row in cb.history} == set(registry.contributor_ids)
+    assert len(cb.history) == 2 * len(V_EMPTY) * N_CONTRIBUTORS
+    model = cb.membership.model_
+    assert model is not None and model.calibration_["label:0"]["accuracy"] == 1.0  # fitted once, reused

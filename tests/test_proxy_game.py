@@ -184,25 +184,6 @@ def test_multi_shares_the_bank_and_passes_higher_is_better(data, bank):
         ProxyGame.multi(bank, {"mean": MeanScore("score"), "spread": Spread("feat")}, v_empty={"mean": 0.0})
 
 
-def test_soft_membership_bank(data):
-    rng = np.random.default_rng(2)
-    n, c = 12, 3
-    member = rng.dirichlet(np.ones(c), size=n)
-    member[:3] = np.eye(c)
-    score = rng.normal(size=n)
-    n_ex = {"x": 3, "y": 1, "z": 2}
-    bank = ContributorBank({"score": score}, None, n_ex, membership=member)
-    game = ProxyGame(bank, MeanScore("score"), 0.0)
-    masks = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 1], [1, 0, 1]], dtype=bool)
-    weights = np.array([3.0, 1.0, 2.0])
-    expected = []
-    for m in masks:
-        share = np.where(m, weights, 0.0) / np.where(m, weights, 0.0).sum()
-        alpha = share / bank.membership.sum(axis=0)
-        expected.append((bank.membership @ alpha) @ bank["score"])
-    np.testing.assert_allclose(game(masks), expected, rtol=1e-12)
-
-
 def test_contributor_without_samples_only_fails_when_needed(data):
     bank = ContributorBank({"score": data["score"]}, data["owners"], {**N_EX, "ghost": 3})
     game = ProxyGame(bank, MeanScore("score"), 0.0)

@@ -50,7 +50,8 @@ def _feed(
 ) -> None:
     """Set up ``metric`` for ``num_contributors`` columns and add every bank sample, in chunks.
 
-    ``owners`` is each sample's contributor index or membership row; default: the bank's own.
+    ``owners`` is each sample's column index (N,) or an (N, columns) weight matrix such as a
+    ``SoftMembership`` cell matrix; default: the bank's ``contributor_index``.
     """
     if fresh_only and getattr(metric, "_update_count", 0):
         raise ValueError(
@@ -61,7 +62,7 @@ def _feed(
     metric.set_num_contributors(num_contributors)
     data = bank[metric.feature]
     if owners is None:
-        owners = bank.membership if bank.membership is not None else bank.contributor_index
+        owners = bank.contributor_index
     with torch.no_grad():
         for start in range(0, len(bank), _UPDATE_ROWS):
             stop = start + _UPDATE_ROWS

@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
 
 from ..contributors import ContributorRegistry
+from ..membership import condition_units
 from .plan import SamplingPlan, collate_plan_rows
 
 __all__ = ["PlanDataModule"]
@@ -29,10 +30,15 @@ class PlanDataModule(pl.LightningDataModule):
     samples_per_contributor : m samples for every contributor, or a mapping id -> m.
     seed : the plan's global seed (a sample's seed depends on it, its contributor and index only).
     batch_size, num_workers : DataLoader settings (rows stay in plan order).
+    per_unit : plan per unit of shared conditions (``surrogateshap.membership.condition_units``)
+        instead of per contributor: the bank that soft membership (``SurrogateShapCallback(membership=
+        ...)``) weights; ``samples_per_contributor`` is then per unit. Without shared conditions the
+        plan is the same either way.
 
     Attributes
     ----------
     plan : the :class:`SamplingPlan` (built in ``__init__``; ``BankWriter`` reads its contributors).
+    registry : the contributors; ``units`` : their ``ConditionUnits`` (``per_unit``) or None.
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class PlanDataModule(pl.LightningDataModule):
         seed: int = 0,
         batch_size: int = 16,
         num_workers: int = 0,
+        per_unit: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(contributors, ContributorRegistry):
@@ -53,7 +60,9 @@ class PlanDataModule(pl.LightningDataModule):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.registry = contributors
-        self.plan = SamplingPlan(contributors, samples_per_contributor, seed=seed)
+        self.units = condition_units(contributors) if per_unit else None
+        planned = contributors if self.units is None else self.units.registry
+        self.plan = SamplingPlan(planned, samples_per_contributor, seed=seed)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.save_hyperparameters(ignore=["contributors"])

@@ -125,6 +125,12 @@ class SubsetConditionedGenerator(pl.LightningModule):
         self.allow_zero_length_dataloader_with_multiple_devices = True
         self.save_hyperparameters(ignore=["backend", "extractors", "paired_scorers", "source_images"])
 
+    @property
+    def extractors(self) -> dict[str, Any]:
+        """name -> feature extractor of the bank arrays (registered modules as moved by the Trainer)."""
+        return {name: self.extractor_modules[name] if name in self.extractor_modules else fn
+                for name, fn in self._extractors.items()}
+
     def feature_sources(self) -> dict[str, str]:
         """Each bank array this module writes -> the class of the extractor or paired scorer making it."""
         return {name: type(fn).__name__ for name, fn in sorted({**self._extractors, **self._paired_scorers}.items())}
@@ -133,7 +139,7 @@ class SubsetConditionedGenerator(pl.LightningModule):
         """Run extractor or paired scorer ``name`` on ``inputs`` (one image at a time when batch invariant)."""
         # modules registered as children (moved by the Trainer) take precedence over the raw mappings
         if what == "extractor":
-            fn = self.extractor_modules[name] if name in self.extractor_modules else self._extractors[name]
+            fn = self.extractors[name]
         else:
             fn = self.paired_scorer_modules[name] if name in self.paired_scorer_modules else self._paired_scorers[name]
         inputs = tuple(_match_module(fn, x) for x in inputs)
