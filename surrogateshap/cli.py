@@ -75,6 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--config", type=Path, default=None, help="digits config (default: the shipped one).")
     ret.add_argument("--max-steps", type=int, default=None,
                      help="training steps per retrain (default: the recipe's, as for the shipped model).")
+    ret.add_argument("--workers", type=int, default=1,
+                     help="coalitions retrained at once, one process each with an equal share of the CPU threads "
+                     "(2 on a 2-core machine doubles the coalitions per hour; default 1).")
     ret.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value (repeatable).")
     ret.add_argument("--no-progress", action="store_true", help="hide progress bars.")
@@ -139,7 +142,7 @@ def _retrain(args: argparse.Namespace) -> None:
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist; omit --config for the shipped digits config.")
     frame = run_retraining(load_config(path, args.overrides), args.coalitions, args.out, max_steps=args.max_steps,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, workers=args.workers)
     print(f"{len(frame)} coalitions scored; wrote {args.out / RESULTS_FILE}")
 
 

@@ -70,6 +70,17 @@ def test_a_rerun_skips_finished_coalitions(retrained):
     assert len(pd.read_csv(root / "out" / RESULTS_FILE)) == 2
 
 
+def test_parallel_workers_write_the_same_rows_in_file_order(retrained, tmp_path):
+    _, config, csv, frame = retrained
+    parallel = run_retraining(config, csv, tmp_path, max_steps=2, progress=False, workers=2)
+    assert list(parallel["coalition"]) == ["s0", "s1"]
+    assert pd.read_csv(tmp_path / RESULTS_FILE)["coalition"].tolist() == ["s0", "s1"]
+    for name in UTILITIES:  # same seeds whichever process trains a coalition
+        assert parallel[name].tolist() == pytest.approx(frame[name].tolist(), rel=1e-4), name
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        run_retraining(config, csv, tmp_path, workers=0)
+
+
 def test_bad_coalition_files_are_clear_errors(tmp_path, capsys):
     pd.DataFrame({"digit0_a": [1, 0]}).to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(ValueError, match="digit0_b"):
