@@ -277,3 +277,34 @@ def test_wandb_failure_is_reported_not_raised(offline_wandb, monkeypatch, tmp_pa
     assert run is None
     assert message.startswith("W&B could not start: RuntimeError: no service")
     assert str(tmp_path / "out") in message
+
+
+def test_shared_units_reach_the_report_and_wandb(offline_wandb, tmp_path, results):
+    from surrogateshap.report.document import shared_unit_rows
+
+    def unit(name, holders, loss, acc, fallback):
+        return {"unit": name, "holders": holders, "n": sum(holders.values()), "log_loss": loss,
+                "prior_log_loss": 0.69, "accuracy": acc, "prior_accuracy": 0.5, "fallback": fallback}
+
+    membership = {"kind": "soft", "n_units": 4, "fallback_units": ["label:1"], "shared_units": [
+        unit("label:0", {"alice": 5, "bob": 7}, 0.1, 0.95, False),
+        unit("label:1", {"carol": 4, "dave": 4}, 0.8, 0.5, True),
+    ]}
+    doc = attribution_document(_contributors(), results, method="surrogateshap", budget=40, timings={},
+                               extra={"membership": membership})
+    validate_attribution_document(doc)
+    assert shared_unit_rows(doc) == [["label:0", "alice (5), bob (7)", 0.1, 0.69, 0.95, 0.5, False],
+                                     ["label:1", "carol (4), dave (4)", 0.8, 0.69, 0.5, 0.5, True]]
+    paths = write_outputs(tmp_path, doc, results)
+    report = paths["report.md"].read_text()
+    assert "| label:1 | carol (4), dave (4) |" in report and report.count("| yes |") == 1
+    run, message = start_wandb_run(tmp_path, name="soft")
+    assert run is not None, message
+    try:
+        logged = log_to_wandb(run, doc, paths)
+    finally:
+        run.finish()
+    assert "shared_units" in logged
+    (table,) = (tmp_path / "wandb").glob("offline-run-*/files/media/table/shared_units_*.table.json")
+    data = json.loads(table.read_text())
+    assert data["columns"][:2] == ["unit", "holders"] and [row[0] for row in data["data"]] == ["label:0", "label:1"]

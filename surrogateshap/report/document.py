@@ -344,6 +344,21 @@ def scalar_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
 CSV_COLUMNS = ("utility", "contributor", "role", "n_examples", "value", "std", "rank", "higher_is_better")
 
 
+#: columns of :func:`shared_unit_rows`
+SHARED_UNIT_COLUMNS = ("unit", "holders", "log_loss", "prior_log_loss", "accuracy", "prior_accuracy", "fallback")
+
+
+def shared_unit_rows(doc: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per shared unit of the document's soft membership (``SHARED_UNIT_COLUMNS``; holders as
+    ``"id (examples), ..."``): the responsibility classifier's held-out fit. Empty without one."""
+    membership = doc.get("membership") or {}
+    return [
+        [unit["unit"], ", ".join(f"{k} ({v})" for k, v in unit["holders"].items()),
+         *(unit[c] for c in SHARED_UNIT_COLUMNS[2:])]
+        for unit in membership.get("shared_units") or []
+    ]
+
+
 def attribution_csv(doc: Mapping[str, Any]) -> str:
     """The long-form CSV of ``doc``: one row per (utility, contributor), rank 1 = largest value."""
     import csv

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .document import shared_unit_rows
+
 _PLOT_LABELS = {
     "values_": "values per contributor",
     "interactions_": "pairwise interactions",
@@ -55,7 +57,7 @@ def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[st
         "raises the utility: good where higher is better, harmful where lower is better (e.g. FID)."
     )
     lines.append("")
-    lines += _membership_section(doc.get("membership"))
+    lines += _membership_section(doc)
     for name, util in utilities.items():
         lines += _utility_section(name, util, contributors, has_role, plot_files.get(name, ()))
     timings = doc.get("timings") or {}
@@ -66,8 +68,9 @@ def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[st
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _membership_section(membership: Mapping[str, Any] | None) -> list[str]:
+def _membership_section(doc: Mapping[str, Any]) -> list[str]:
     """Shared conditions: each shared unit's holders and the responsibility classifier's held-out fit."""
+    membership = doc.get("membership")
     if not membership:
         return []
     kind = membership.get("kind")
@@ -75,20 +78,17 @@ def _membership_section(membership: Mapping[str, Any] | None) -> list[str]:
     if kind == "shares":
         return lines + [f"The paper's proxy on {membership.get('n_units')} units of shared conditions: a coalition "
                         "keeps a unit's samples uniformly, weighted by its data there.", ""]
-    shared = membership.get("shared_units") or []
+    rows = shared_unit_rows(doc)
     lines += [
-        f"Soft membership over {membership.get('n_units')} units, {len(shared)} shared: each sample of a shared unit "
+        f"Soft membership over {membership.get('n_units')} units, {len(rows)} shared: each sample of a shared unit "
         "is weighted by its holders' responsibilities, from a classifier with the held-out (cross-validated) fit "
         "below. A unit marked *fallback* did not beat its prior and uses the data shares (the plain proxy).", "",
         "| unit | holders (examples) | log-loss | prior log-loss | accuracy | prior accuracy | fallback |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    for unit in shared:
-        holders = ", ".join(f"{k} ({v})" for k, v in unit["holders"].items())
-        lines.append(
-            f"| {_cell(unit['unit'])} | {_cell(holders)} | {_fmt(unit['log_loss'])} | {_fmt(unit['prior_log_loss'])} "
-            f"| {_fmt(unit['accuracy'])} | {_fmt(unit['prior_accuracy'])} | {'yes' if unit['fallback'] else 'no'} |"
-        )
+    for unit, holders, *fit, fallback in rows:
+        lines.append(f"| {_cell(unit)} | {_cell(holders)} | " + " | ".join(_fmt(v) for v in fit)
+                     + f" | {'yes' if fallback else 'no'} |")
     return lines + [""]
 
 

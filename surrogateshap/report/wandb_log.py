@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .document import scalar_metrics
+from .document import SHARED_UNIT_COLUMNS, scalar_metrics, shared_unit_rows
 
 
 def _logged_in(wandb: Any) -> bool:
@@ -109,6 +109,8 @@ def log_to_wandb(target: Any, doc: Mapping[str, Any], paths: Mapping[str, Path] 
     utility's values under ``values/<utility>``, every PNG in ``paths`` (from
     :func:`~surrogateshap.report.write_outputs`) as ``plots/<file stem>``, and the scalars
     ``<utility>/lds``, ``<utility>/surrogate_r2``, ``<utility>/v_full``... and ``timings/<stage>``.
+    With soft membership, a ``shared_units`` table holds each shared unit's holders and the
+    responsibility classifier's held-out fit (:func:`~surrogateshap.report.document.shared_unit_rows`).
     """
     import wandb
 
@@ -127,6 +129,9 @@ def log_to_wandb(target: Any, doc: Mapping[str, Any], paths: Mapping[str, Path] 
         path = Path(path)
         if path.suffix.lower() == ".png" and path.exists():
             payload[f"plots/{path.stem}"] = wandb.Image(str(path))
+    shared = shared_unit_rows(doc)
+    if shared:
+        payload["shared_units"] = wandb.Table(columns=list(SHARED_UNIT_COLUMNS), data=shared, allow_mixed_types=True)
     payload.update(scalar_metrics(doc))
     run.log(payload)
     return payload
