@@ -77,7 +77,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="training steps per retrain (default: the recipe's, as for the shipped model).")
     ret.add_argument("--workers", type=int, default=1,
                      help="coalitions retrained at once, one process each with an equal share of the CPU threads "
-                     "(2 on a 2-core machine doubles the coalitions per hour; default 1).")
+                     "(default 1).")
     ret.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value (repeatable).")
     ret.add_argument("--no-progress", action="store_true", help="hide progress bars.")
