@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from .contributors import ContributorRegistry, Example
 
@@ -108,8 +109,12 @@ class SoftMembership:
     unit_ids : the bank's units (``bank.contributor_ids`` of a bank generated per unit).
     counts : (C, U) training examples of each contributor in each unit.
     unit_index : (N,) unit of each bank sample (``bank.contributor_index``).
-    responsibility : (N, C) ``P(contributor | sample, unit)``: rows sum to 1 and are 0
-        outside the holders of the sample's unit.
+    responsibility : (N, C) ``P(contributor | sample, unit)``, dense or ``scipy.sparse``: rows
+        sum to 1 and are 0 outside the holders of the sample's unit.
+
+    ``responsibility`` is kept as a ``scipy.sparse.csr_array``: a sample has as many entries as
+    its unit has holders, so memory grows with N x (holders per unit), not N x C (1e5 samples
+    and 1000 contributors would be 0.8 GB dense).
     """
 
     def __init__(
@@ -118,7 +123,7 @@ class SoftMembership:
         unit_ids: Sequence[str],
         counts: np.ndarray,
         unit_index: np.ndarray,
-        responsibility: np.ndarray,
+        responsibility: np.ndarray | sparse.sparray | sparse.spmatrix,
     ) -> None:
         self.contributor_ids = [str(c) for c in contributor_ids]
         self.unit_ids = [str(u) for u in unit_ids]
@@ -130,25 +135,38 @@ class SoftMembership:
         n = self.unit_index.shape[0]
         if self.unit_index.ndim != 1 or (n and (self.unit_index.min() < 0 or self.unit_index.max() >= u)):
             raise ValueError(f"unit_index must be (N,) indices into the {u} units.")
-        resp = np.asarray(responsibility, dtype=np.float64)
-        if resp.shape != (n, c):
-            raise ValueError(f"responsibility must have shape ({n}, {c}) (samples x contributors), got {resp.shape}.")
-        if n and (not np.isfinite(resp).all() or (resp < 0).any() or not np.allclose(resp.sum(axis=1), 1.0)):
-            raise ValueError("responsibility rows must be non-negative and sum to 1.")
-        outside = (resp > 0) & (self.counts[:, self.unit_index].T <= 0)
-        if outside.any():
-            row, who = np.argwhere(outside)[0]
+        if np.shape(responsibility) != (n, c):
             raise ValueError(
-                f"sample {row} of unit {self.unit_ids[self.unit_index[row]]!r} gives responsibility to "
-                f"{self.contributor_ids[who]!r}, which holds no training example of that unit."
+                f"responsibility must have shape ({n}, {c}) (samples x contributors), got {np.shape(responsibility)}."
+            )
+        resp = sparse.csr_array(responsibility, dtype=np.float64)
+        resp.eliminate_zeros()
+        resp.sum_duplicates()
+        if n and (
+            not np.isfinite(resp.data).all() or (resp.data < 0).any() or not np.allclose(resp.sum(axis=1), 1.0)
+        ):
+            raise ValueError("responsibility rows must be non-negative and sum to 1.")
+        rows, who = self._entries(resp)
+        outside = self.counts[who, self.unit_index[rows]] <= 0
+        if outside.any():
+            k = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"sample {rows[k]} of unit {self.unit_ids[self.unit_index[rows[k]]]!r} gives responsibility to "
+                f"{self.contributor_ids[who[k]]!r}, which holds no training example of that unit."
             )
         self.responsibility = resp
         # cells: the (contributor, unit) pairs with training data, one metric column each
         self.cell_contributor, self.cell_unit = np.nonzero(self.counts)
-        self._cell_of = np.full((c, u), -1, dtype=np.int64)
-        self._cell_of[self.cell_contributor, self.cell_unit] = np.arange(self.cell_contributor.size)
-        self._cell_in_unit = np.zeros((self.cell_contributor.size, u))
-        self._cell_in_unit[np.arange(self.cell_contributor.size), self.cell_unit] = 1.0
+        # np.nonzero lists cells in row-major order, so their flat keys are sorted (searchsorted)
+        self._cell_key = self.cell_contributor * u + self.cell_unit
+        cell = np.arange(self.cell_contributor.size)
+        self._cell_in_unit = sparse.csr_array((np.ones(cell.size), (cell, self.cell_unit)), shape=(cell.size, u))
+
+    @staticmethod
+    def _entries(resp: sparse.csr_array) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of every stored entry of a CSR array, in storage order."""
+        rows = np.repeat(np.arange(resp.shape[0]), np.diff(resp.indptr))
+        return rows, resp.indices.astype(np.int64)
 
     @classmethod
     def shares(cls, units: ConditionUnits, unit_index: np.ndarray) -> SoftMembership:
@@ -156,17 +174,17 @@ class SoftMembership:
         (a coalition keeps a unit's samples uniformly, weighted by its data there); with one holder
         per unit this is exactly the plain contributor bank's game."""
         unit_index = np.asarray(unit_index, dtype=np.int64)
-        share = units.counts / units.counts.sum(axis=0, keepdims=True)
-        return cls(units.contributor_ids, units.unit_ids, units.counts, unit_index, share[:, unit_index].T)
+        share = sparse.csr_array(units.counts.T / units.counts.sum(axis=0)[:, None])  # (U, C)
+        return cls(units.contributor_ids, units.unit_ids, units.counts, unit_index, share[unit_index])
 
     def save(self, path: str | Path) -> Path:
         """Write the membership to an ``.npz`` (responsibilities as sparse COO triplets), atomically."""
         from .io import atomic_write_bytes
 
-        rows, cols = np.nonzero(self.responsibility)
+        rows, cols = self._entries(self.responsibility)
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, rows=rows, cols=cols, values=self.responsibility[rows, cols], unit_index=self.unit_index,
+            buffer, rows=rows, cols=cols, values=self.responsibility.data, unit_index=self.unit_index,
             counts=self.counts, ids=np.array(json.dumps([self.contributor_ids, self.unit_ids])),
         )
         return atomic_write_bytes(path, buffer.getvalue())
@@ -176,8 +194,8 @@ class SoftMembership:
         """Read a membership written by :meth:`save`."""
         with np.load(path) as f:
             contributor_ids, unit_ids = json.loads(str(f["ids"]))
-            resp = np.zeros((f["unit_index"].size, len(contributor_ids)))
-            resp[f["rows"], f["cols"]] = f["values"]
+            shape = (f["unit_index"].size, len(contributor_ids))
+            resp = sparse.coo_array((f["values"], (f["rows"], f["cols"])), shape=shape)
             return cls(contributor_ids, unit_ids, f["counts"], f["unit_index"], resp)
 
     @property
@@ -188,17 +206,15 @@ class SoftMembership:
     def __len__(self) -> int:
         return int(self.unit_index.shape[0])
 
-    def cell_matrix(self) -> np.ndarray:
-        """(N, n_cells) membership of each sample in each cell: ``r_i(x)`` at cell ``(i, unit(x))``."""
-        n = len(self)
-        out = np.zeros((n, self.n_cells), dtype=np.float64)
-        rows, who = np.nonzero(self.responsibility)
-        out[rows, self._cell_of[who, self.unit_index[rows]]] = self.responsibility[rows, who]
-        return out
+    def cell_matrix(self) -> sparse.csr_array:
+        """(N, n_cells) sparse membership of each sample in each cell: ``r_i(x)`` at cell ``(i, unit(x))``."""
+        rows, who = self._entries(self.responsibility)
+        cells = np.searchsorted(self._cell_key, who * len(self.unit_ids) + self.unit_index[rows])
+        return sparse.csr_array((self.responsibility.data, (rows, cells)), shape=(len(self), self.n_cells))
 
     def contributor_mass(self) -> np.ndarray:
         """(C,) responsibility mass of each contributor over the bank."""
-        return self.responsibility.sum(axis=0)
+        return np.asarray(self.responsibility.sum(axis=0), dtype=np.float64).ravel()
 
     def coalition_alpha(self, masks: np.ndarray, cell_count: np.ndarray) -> np.ndarray:
         """Per-unit cell weights (k, n_cells) of coalitions ``masks`` (k, C), given each cell's mass.

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import log_loss
@@ -146,16 +147,24 @@ class ResponsibilityModel(BaseEstimator):
         unit_index = np.asarray(unit_index, dtype=np.int64)
         x = np.asarray(features, dtype=np.float64).reshape(len(unit_index), -1)
         column = {cid: k for k, cid in enumerate(units.contributor_ids)}
-        # one holder, or a fallback unit: the data shares
-        resp = SoftMembership.shares(units, unit_index).responsibility.copy()
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, value) triplets
+        fitted = np.zeros(len(units.unit_ids), dtype=bool)
         for u, unit in enumerate(units.unit_ids):
             rows = np.flatnonzero(unit_index == u)
             model = self.classifiers_.get(unit)
             if rows.size and model is not None:
-                cols = [column[c] for c in model.classes_]
+                fitted[u] = True
+                cols = np.array([column[c] for c in model.classes_])
                 proba = np.maximum(model.predict_proba(x[rows]), self.min_responsibility)
-                resp[np.ix_(rows, cols)] = proba / proba.sum(axis=1, keepdims=True)
-        return SoftMembership(units.contributor_ids, units.unit_ids, units.counts, unit_index, resp)
+                proba /= proba.sum(axis=1, keepdims=True)
+                parts.append((np.repeat(rows, cols.size), np.tile(cols, rows.size), proba.ravel()))
+        # one holder, or a fallback unit: the data shares
+        shares = SoftMembership.shares(units, unit_index).responsibility.tocoo()
+        keep = ~fitted[unit_index[shares.row]]
+        parts.append((shares.row[keep], shares.col[keep], shares.data[keep]))
+        rows, cols, values = (np.concatenate(p) for p in zip(*parts))
+        merged = sparse.coo_array((values, (rows, cols)), shape=shares.shape)
+        return SoftMembership(units.contributor_ids, units.unit_ids, units.counts, unit_index, merged)
 
 
 def _stack(arrays: Sequence[Any]) -> np.ndarray:

@@ -132,6 +132,29 @@ def test_shared_units_match_the_direct_weighted_formula():
         assert got_fid[k] == pytest.approx(expected, rel=1e-6)
 
 
+def test_responsibility_is_stored_sparse_and_fed_in_any_chunking(monkeypatch):
+    """Only the holders' entries are stored; a sparse input, and feeding the metric a few rows
+    at a time, give the same coalition values as the dense input fed in one chunk."""
+    from scipy import sparse
+
+    import surrogateshap.games.proxy as proxy
+
+    units = condition_units(registry(shared=True))
+    bank = unit_bank(units)
+    resp = random_responsibility(units, bank.contributor_index)
+    args = (units.contributor_ids, units.unit_ids, units.counts, bank.contributor_index)
+    dense, from_sparse = SoftMembership(*args, resp), SoftMembership(*args, sparse.csr_array(resp))
+    holders = (units.counts > 0).sum(axis=0)[bank.contributor_index]
+    assert sparse.issparse(dense.responsibility) and dense.responsibility.nnz == holders.sum()
+    assert sparse.issparse(dense.cell_matrix()) and dense.cell_matrix().nnz == holders.sum()
+    np.testing.assert_allclose(dense.contributor_mass(), resp.sum(axis=0))
+    m = masks(32, 5)
+    expected = ProxyGame(bank, fid_metric(), v_empty=0.0, membership=dense)(m)
+    monkeypatch.setattr(proxy, "_CHUNK_ENTRIES", 7 * dense.n_cells)  # 7 rows per metric update
+    got = ProxyGame(bank, fid_metric(), v_empty=0.0, membership=from_sparse)(m)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
 def test_membership_saves_sparse_and_loads_back(tmp_path):
     units = condition_units(registry(shared=True))
     bank = unit_bank(units)
@@ -140,7 +163,8 @@ def test_membership_saves_sparse_and_loads_back(tmp_path):
         random_responsibility(units, bank.contributor_index),
     )
     back = SoftMembership.load(soft.save(tmp_path / "membership.npz"))
-    np.testing.assert_array_equal(back.responsibility, soft.responsibility)
+    assert back.responsibility.nnz == soft.responsibility.nnz
+    np.testing.assert_array_equal(back.responsibility.toarray(), soft.responsibility.toarray())
     np.testing.assert_array_equal(back.unit_index, soft.unit_index)
     assert (back.contributor_ids, back.unit_ids) == (soft.contributor_ids, soft.unit_ids)
 
@@ -159,7 +183,8 @@ def test_twins_are_told_apart_only_through_responsibility():
     assert game(only_c2[None])[0] > game(only_c1[None])[0] + 0.3
     # the paper's proxy (responsibility = data shares) cannot tell them apart
     shares = SoftMembership.shares(units, bank.contributor_index)
-    np.testing.assert_allclose(shares.responsibility[rows][:, [1, 2]], np.tile([50 / 70, 20 / 70], (rows.size, 1)))
+    twins = shares.responsibility.toarray()[rows][:, [1, 2]]
+    np.testing.assert_allclose(twins, np.tile([50 / 70, 20 / 70], (rows.size, 1)))
     plain = ProxyGame(bank, ContributorMean("score"), v_empty=0.0, membership=shares)
     assert plain(only_c1[None])[0] == pytest.approx(plain(only_c2[None])[0])
 
@@ -205,8 +230,10 @@ def test_classifier_recovers_the_bayes_posterior_with_data_share_priors():
     soft = model.membership(np.ones(13, dtype=int), grid)
     lik1 = 2500 * np.exp(-0.5 * ((grid - 0.0) ** 2).sum(1))
     lik2 = 1000 * np.exp(-0.5 * ((grid - [2.0, 2.0]) ** 2).sum(1))
-    np.testing.assert_allclose(soft.responsibility[:, 2], lik2 / (lik1 + lik2), atol=0.05)
-    assert soft.responsibility[:, [0, 3, 4]].sum() == 0
+    resp = soft.responsibility.toarray()
+    np.testing.assert_allclose(resp[:, 2], lik2 / (lik1 + lik2), atol=0.05)
+    assert resp[:, [0, 3, 4]].sum() == 0
+    assert soft.responsibility.nnz == 13 * 2  # only the two holders of label:1 are stored
 
 
 def test_classifier_falls_back_to_data_shares_when_holders_look_alike():
@@ -216,9 +243,10 @@ def test_classifier_falls_back_to_data_shares_when_holders_look_alike():
         model = ResponsibilityModel(seed=0).fit(units, x, ids)
     assert model.calibration_["label:1"]["fallback"]
     soft = model.membership(np.array([0, 1, 2]), np.zeros((3, 2)))
-    np.testing.assert_allclose(soft.responsibility[1, [1, 2]], [50 / 70, 20 / 70])
-    np.testing.assert_allclose(soft.responsibility[2, [3, 4]], [0.4, 0.6])
-    assert soft.responsibility[0, 0] == 1.0
+    resp = soft.responsibility.toarray()
+    np.testing.assert_allclose(resp[1, [1, 2]], [50 / 70, 20 / 70])
+    np.testing.assert_allclose(resp[2, [3, 4]], [0.4, 0.6])
+    assert resp[0, 0] == 1.0
 
 
 def test_classifier_needs_every_training_feature():
@@ -295,8 +323,9 @@ def test_text_to_image_with_shared_captions_end_to_end(tmp_path, one_thread):
     )
     assert model.calibration_["shared:bright+dark"]["accuracy"] == 1.0
     shared_rows = bank.contributor_index == 0
-    np.testing.assert_allclose(membership.responsibility[shared_rows].sum(axis=1), 1.0)
-    assert (membership.responsibility[~shared_rows].max(axis=1) == 1.0).all()
+    resp = membership.responsibility.toarray()
+    np.testing.assert_allclose(resp[shared_rows].sum(axis=1), 1.0)
+    assert (resp[~shared_rows].max(axis=1) == 1.0).all()
     game = ProxyGame(bank, ContributorMean("brightness"), v_empty=0.0, membership=membership)
     values = game(np.array([[True, False], [False, True], [True, True]]))
     assert np.isfinite(values).all()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from ..bank import ContributorBank
 from ..membership import SoftMembership
@@ -30,6 +31,8 @@ from .base import check_masks
 # attribute set on a metric fed by a ProxyGame: a weak reference to the bank (so it is fed once)
 _FED_ATTR = "_surrogateshap_fed_bank"
 _UPDATE_ROWS = 4096
+# a chunk's dense (rows, columns) membership stays under this many entries (32 MB of float64)
+_CHUNK_ENTRIES = 1 << 22
 
 
 def _check_metric(metric: Any) -> None:
@@ -50,8 +53,9 @@ def _feed(
 ) -> None:
     """Set up ``metric`` for ``num_contributors`` columns and add every bank sample, in chunks.
 
-    ``owners`` is each sample's column index (N,) or an (N, columns) weight matrix such as a
-    ``SoftMembership`` cell matrix; default: the bank's ``contributor_index``.
+    ``owners`` is each sample's column index (N,) or an (N, columns) weight matrix, dense or
+    ``scipy.sparse`` such as a ``SoftMembership`` cell matrix (made dense one chunk at a time);
+    default: the bank's ``contributor_index``.
     """
     if fresh_only and getattr(metric, "_update_count", 0):
         raise ValueError(
@@ -63,12 +67,13 @@ def _feed(
     data = bank[metric.feature]
     if owners is None:
         owners = bank.contributor_index
+    step = max(1, min(_UPDATE_ROWS, _CHUNK_ENTRIES // max(1, num_contributors)))
     with torch.no_grad():
-        for start in range(0, len(bank), _UPDATE_ROWS):
-            stop = start + _UPDATE_ROWS
-            metric.update(
-                torch.from_numpy(data[start:stop].copy()), torch.from_numpy(owners[start:stop].copy())
-            )
+        for start in range(0, len(bank), step):
+            stop = start + step
+            chunk = owners[start:stop]
+            chunk = chunk.toarray() if sparse.issparse(chunk) else chunk.copy()
+            metric.update(torch.from_numpy(data[start:stop].copy()), torch.from_numpy(chunk))
 
 
 def _resolve_weights(weights: Any, bank: ContributorBank) -> np.ndarray:
