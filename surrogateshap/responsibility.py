@@ -190,6 +190,8 @@ def fit_soft_membership(
     """
     import torch
 
+    from .generation.module import match_module
+
     unknown = [f for f in features if f not in extractors or f not in bank.array_names]
     if not features or unknown:
         raise ValueError(
@@ -203,8 +205,10 @@ def fit_soft_membership(
     rows = []
     with torch.no_grad():
         for start in range(0, len(ids), batch_size):
-            images = training_images(ids[start : start + batch_size])
-            rows.append(_stack([torch.as_tensor(extractors[f](images)).cpu().numpy() for f in features]))
+            images = torch.as_tensor(training_images(ids[start : start + batch_size]))
+            # on the extractor's device and dtype, as the bank's images were (a Trainer may have moved it)
+            embedded = [extractors[f](match_module(extractors[f], images)) for f in features]
+            rows.append(_stack([torch.as_tensor(e).detach().float().cpu().numpy() for e in embedded]))
     train = np.concatenate(rows) if rows else np.zeros((0, 1))
     model = ResponsibilityModel(**options).fit(units, train, ids)
     return model.membership(bank.contributor_index, _stack([bank[f] for f in features])), model

@@ -249,6 +249,28 @@ def test_classifier_falls_back_to_data_shares_when_holders_look_alike():
     assert resp[0, 0] == 1.0
 
 
+def test_training_images_reach_a_module_extractor_on_its_device_and_dtype():
+    """As for bank images, training images are moved to the extractor's parameters (here float64;
+    under a Trainer on a GPU, its device) before embedding."""
+    import torch
+
+    from surrogateshap.responsibility import fit_soft_membership
+
+    reg, ids, x = gaussian_training(separation=3.0)
+    units = condition_units(reg)
+    pixels = dict(zip(ids, torch.tensor(x, dtype=torch.float32)))
+    extractor = torch.nn.Linear(2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        extractor.weight.copy_(torch.eye(2))
+        extractor.bias.zero_()
+    bank = unit_bank(units, dim=2)
+    membership, model = fit_soft_membership(
+        units, bank, {"f": extractor}, ["f"], lambda batch: torch.stack([pixels[e] for e in batch])
+    )
+    assert not model.calibration_["label:1"]["fallback"] and model.calibration_["label:1"]["accuracy"] > 0.8
+    assert membership.responsibility.shape == (len(bank), 5)
+
+
 def test_classifier_needs_every_training_feature():
     reg, ids, x = gaussian_training(separation=2.0)
     with pytest.raises(ValueError, match="missing"):

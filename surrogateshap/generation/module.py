@@ -37,8 +37,9 @@ def _to_numpy(value: Any, name: str, n: int, what: str = "extractor") -> np.ndar
     return arr
 
 
-def _match_module(fn: Extractor, images: torch.Tensor) -> torch.Tensor:
-    """Images on the device and in the float dtype of an ``nn.Module`` extractor (e.g. under bf16-true)."""
+def match_module(fn: Extractor, images: torch.Tensor) -> torch.Tensor:
+    """Images on the device and in the float dtype of an ``nn.Module`` extractor (e.g. under bf16-true);
+    other extractors get them unchanged."""
     if isinstance(fn, nn.Module):
         for tensor in (*fn.parameters(), *fn.buffers()):
             if tensor.is_floating_point():
@@ -142,7 +143,7 @@ class SubsetConditionedGenerator(pl.LightningModule):
             fn = self.extractors[name]
         else:
             fn = self.paired_scorer_modules[name] if name in self.paired_scorer_modules else self._paired_scorers[name]
-        inputs = tuple(_match_module(fn, x) for x in inputs)
+        inputs = tuple(match_module(fn, x) for x in inputs)
         n = inputs[0].shape[0]
         if self.batch_invariant_extractors and n > 1:
             value = torch.cat([torch.as_tensor(fn(*(x[b : b + 1] for x in inputs))) for b in range(n)])
