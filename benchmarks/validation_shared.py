@@ -4,10 +4,12 @@ Setting: ``configs/digits_shared.yaml`` (the DDPM is conditioned on the digit; t
 ``digitK_a`` / ``digitK_b`` share label K, one twin of five digits is planted). The paper's proxy
 (``membership.kind: shares``: keep a label's samples uniformly, weighted by the coalition's data
 there) cannot tell twins apart; soft membership weighs each sample by the responsibility
-classifier. Both are compared with retraining from scratch. From the repository root::
+classifier (``soft``; ``soft_temperature`` with its probabilities temperature-scaled). All are
+compared with retraining from scratch. From the repository root::
 
     python benchmarks/validation_shared.py coalitions   # -> benchmarks/results/validation_shared_coalitions.csv
     python benchmarks/validation_shared.py proxy        # -> out/validation_shared/proxy_results.json
+                                                        #    (--variants NAME ...: recompute only those)
     surrogateshap retrain --config configs/digits_shared.yaml \\
         --coalitions benchmarks/results/validation_shared_coalitions.csv --out out/validation_shared/retrain
     python benchmarks/validation_shared.py report       # -> benchmarks/results/validation_shared.md + CSVs
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +47,12 @@ COALITIONS = RESULTS / "validation_shared_coalitions.csv"
 PROXY_RESULTS = OUT / "proxy_results.json"
 RETRAIN = OUT / "retrain"
 REPORT = RESULTS / "validation_shared.md"
-KINDS = ("soft", "shares")
+# proxy variants: name -> config overrides (all on the same per-digit bank)
+VARIANTS = {
+    "soft": {"membership.kind": "soft"},
+    "soft_temperature": {"membership.kind": "soft", "membership.classifier.calibration": "temperature"},
+    "shares": {"membership.kind": "shares"},
+}
 FAMILIES = {"one": "one twin per digit", "dm": "datamodel (alpha 0.5)"}
 N_EACH = 24
 
@@ -88,14 +96,22 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     from surrogateshap.pipeline import run_attribution
     from surrogateshap.retrain import read_coalitions
 
-    document: dict[str, Any] = {"config": str(args.config), "kinds": {}}
-    for kind in KINDS:
-        config = load_config(args.config, {"membership.kind": kind})
-        run = run_attribution(config, OUT / kind, progress=not args.no_progress, use_wandb=False)
+    results = Path(args.results)
+    # variants not asked for keep their earlier results
+    document: dict[str, Any] = json.loads(results.read_text()) if results.is_file() else {"kinds": {}}
+    document["config"] = str(args.config)
+    for kind in args.variants:
+        out = OUT / kind
+        for other in VARIANTS:  # every variant plans the same per-unit bank: reuse a finished one
+            for bank in ("bank", "base_bank"):
+                if not (out / bank).exists() and (OUT / other / bank / "manifest.json").is_file():
+                    shutil.copytree(OUT / other / bank, out / bank)
+        config = load_config(args.config, VARIANTS[kind])
+        run = run_attribution(config, out, progress=not args.no_progress, use_wandb=False)
         ids = list(run.membership.contributor_ids)
         names, masks = read_coalitions(args.coalitions, ids)
         utilities = instantiate(config["utilities"], "config.utilities")
-        base = ContributorBank.load(OUT / kind / "base_bank")
+        base = ContributorBank.load(out / "base_bank")
         values = {}
         for name, metric in utilities.items():
             game = ProxyGame(run.bank, copy.deepcopy(metric), base, membership=run.membership)
@@ -109,8 +125,9 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
             "timings": run.timings,
         }
         print(f"{kind}: {len(names)} coalitions scored", flush=True)
-    atomic_write_text(args.results, json.dumps(jsonable(document), indent=1) + "\n")
-    print(f"wrote {args.results}")
+    document["kinds"] = {k: document["kinds"][k] for k in VARIANTS if k in document["kinds"]}
+    atomic_write_text(results, json.dumps(jsonable(document), indent=1) + "\n")
+    print(f"wrote {results}")
     return document
 
 
@@ -124,7 +141,7 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
         for prefix, family in [*FAMILIES.items(), ("", "both")]:
             names = [c for c in done.index if c != "full" and c.startswith(prefix) and utility in done.columns]
             truth = [float(done.loc[c, utility]) for c in names]
-            for kind in KINDS:
+            for kind in proxy["kinds"]:
                 values = proxy["kinds"][kind]["proxy_values"][utility]
                 rho, r = correlations([values[c] for c in names], truth)
                 planned = sum(n_planned.values()) if not prefix else n_planned.get(prefix, 0)
@@ -133,7 +150,7 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
         names = [c for c in done.index if c.startswith("dm")]
         masks = done.loc[names, ids].to_numpy(dtype=float) if names else np.zeros((0, len(ids)))
         truth = done.loc[names, utility].to_numpy(dtype=float) if names else np.zeros(0)
-        for kind in KINDS:
+        for kind in proxy["kinds"]:
             phi = np.asarray(proxy["kinds"][kind]["attributions"][utility], dtype=float)
             score = float(spearmanr(masks @ phi, truth).statistic) if len(names) >= 3 else float("nan")
             lds_rows.append({"utility": utility, "proxy": kind, "n": len(names), "planned": n_planned.get("dm", 0),
@@ -144,7 +161,9 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
     if partial:
         lines += [f"**PARTIAL**: {len(done)} of {sum(n_planned.values()) + 1} coalitions retrained so far; "
                   "each row gives the coalitions it rests on (n of planned).", ""]
-    lines += ["`soft` = responsibility-weighted proxy; `shares` = the paper's proxy on the same bank.", "",
+    lines += ["`soft` = responsibility-weighted proxy; `soft_temperature` = the same with the classifier's "
+              "probabilities temperature-scaled (`membership.classifier.calibration: temperature`); "
+              "`shares` = the paper's proxy on the same bank.", "",
               "## Proxy fidelity (correlation with the retrained utility)", "",
               "| utility | coalitions | proxy | n / planned | Spearman | Pearson |", "|---|---|---|---|---|---|"]
     lines += [f"| {r.utility} | {r.coalitions} | {r.proxy} | {r.n} / {r.planned} | {r.spearman:.3f} | {r.pearson:.3f} |"
@@ -188,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--config", default=str(CONFIG))
     proxy.add_argument("--coalitions", default=str(COALITIONS))
     proxy.add_argument("--results", default=str(PROXY_RESULTS))
+    proxy.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                       help="proxies to (re)compute; the others keep their results in --results.")
     proxy.add_argument("--no-progress", action="store_true")
     rep = sub.add_parser("report", help="compare both proxies with the retrains present.")
     rep.add_argument("--results", default=str(PROXY_RESULTS))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -30,6 +31,8 @@ from sklearn.preprocessing import StandardScaler
 from .membership import ConditionUnits, SoftMembership
 
 __all__ = ["MembershipSpec", "ResponsibilityModel", "fit_soft_membership", "membership_summary"]
+
+CALIBRATIONS = (None, "temperature", "sigmoid", "isotonic")
 
 
 class ResponsibilityModel(BaseEstimator):
@@ -47,6 +50,11 @@ class ResponsibilityModel(BaseEstimator):
     seed : seed of the fold split.
     min_responsibility : responsibilities are floored at this and renormalised, so that a
         coalition always has some mass in the units it holds data in.
+    calibration : None (the regression's own probabilities) or a method of scikit-learn's
+        ``CalibratedClassifierCV`` (``"temperature"``, ``"sigmoid"``, ``"isotonic"``) fitted on
+        inner cross-validation folds (at most 3) on top of the regression, when its held-out
+        log-loss shows it over- or under-confident. The held-out calibration is then that of the
+        calibrated classifier.
 
     Fitted attributes: ``units_`` (the ``ConditionUnits``), ``classifiers_`` (unit id -> fitted
     pipeline or None for a fallback unit), ``calibration_`` (unit id -> held-out log_loss,
@@ -61,6 +69,7 @@ class ResponsibilityModel(BaseEstimator):
         max_iter: int = 2000,
         seed: int = 0,
         min_responsibility: float = 1e-6,
+        calibration: str | None = None,
     ):
         self.Cs = Cs
         self.cv = cv
@@ -68,16 +77,24 @@ class ResponsibilityModel(BaseEstimator):
         self.max_iter = max_iter
         self.seed = seed
         self.min_responsibility = min_responsibility
+        self.calibration = calibration
 
     def _classifier(self, n_min: int) -> Any:
+        """The per-unit classifier for a unit whose smallest holder has ``n_min`` examples."""
+        calibration_folds = StratifiedKFold(max(2, min(3, n_min)), shuffle=True, random_state=self.seed)
+        if self.calibration is not None:  # the regression sees (folds - 1) / folds of the examples
+            n_min = n_min * (calibration_folds.n_splits - 1) // calibration_folds.n_splits
         inner = StratifiedKFold(max(2, min(3, n_min)), shuffle=True, random_state=self.seed)
         cs = self.Cs if isinstance(self.Cs, int) else list(self.Cs)
-        return make_pipeline(
+        regression = make_pipeline(
             StandardScaler(), LogisticRegressionCV(
                 Cs=cs, cv=inner, scoring="neg_log_loss", max_iter=self.max_iter, l1_ratios=(0.0,),
                 use_legacy_attributes=False,
             )
         )
+        if self.calibration is None:
+            return regression
+        return CalibratedClassifierCV(regression, method=self.calibration, cv=calibration_folds)
 
     def fit(self, units: ConditionUnits, features: np.ndarray, example_ids: Sequence[str]) -> ResponsibilityModel:
         """Fit one classifier per shared unit on the features of its training examples.
@@ -85,6 +102,11 @@ class ResponsibilityModel(BaseEstimator):
         ``features`` (n, d) are the extractor's outputs of the training examples ``example_ids``;
         every example of a shared unit must be among them.
         """
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration must be one of {CALIBRATIONS} (scikit-learn's CalibratedClassifierCV methods), "
+                f"got {self.calibration!r}."
+            )
         x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
         row = {str(e): k for k, e in enumerate(example_ids)}
         if len(row) != x.shape[0]:

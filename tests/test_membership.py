@@ -218,10 +218,11 @@ def gaussian_training(separation: float, seed: int = 0, scale: int = 1):
     return reg, ids, x
 
 
-def test_classifier_recovers_the_bayes_posterior_with_data_share_priors():
+@pytest.mark.parametrize("calibration", [None, "temperature"])
+def test_classifier_recovers_the_bayes_posterior_with_data_share_priors(calibration):
     reg, ids, x = gaussian_training(separation=2.0, scale=50)
     units = condition_units(reg)
-    model = ResponsibilityModel(seed=0).fit(units, x, ids)
+    model = ResponsibilityModel(seed=0, calibration=calibration).fit(units, x, ids)
     cal = model.calibration_["label:1"]
     assert cal["log_loss"] < cal["prior_log_loss"] - 0.1 and not cal["fallback"]
     assert set(model.calibration_) == {"label:1", "label:3+4"}
@@ -269,6 +270,12 @@ def test_training_images_reach_a_module_extractor_on_its_device_and_dtype():
     )
     assert not model.calibration_["label:1"]["fallback"] and model.calibration_["label:1"]["accuracy"] > 0.8
     assert membership.responsibility.shape == (len(bank), 5)
+
+
+def test_unknown_calibration_is_named_with_the_choices():
+    reg, ids, x = gaussian_training(separation=2.0)
+    with pytest.raises(ValueError, match="calibration must be one of .*'temperature'"):
+        ResponsibilityModel(calibration="platt").fit(condition_units(reg), x, ids)
 
 
 def test_classifier_needs_every_training_feature():
