@@ -247,7 +247,7 @@ def membership_summary(units: ConditionUnits, model: ResponsibilityModel) -> dic
                 "holders": {units.contributor_ids[i]: int(units.counts[i, u]) for i in holders},
                 **model.calibration_[unit],
             })
-    return {"kind": "soft", "n_units": len(units.unit_ids), "shared_units": shared,
+    return {"kind": "soft", "calibration": model.calibration, "n_units": len(units.unit_ids), "shared_units": shared,
             "fallback_units": [s["unit"] for s in shared if s["fallback"]]}
 
 

@@ -286,7 +286,8 @@ def test_shared_units_reach_the_report_and_wandb(offline_wandb, tmp_path, result
         return {"unit": name, "holders": holders, "n": sum(holders.values()), "log_loss": loss,
                 "prior_log_loss": 0.69, "accuracy": acc, "prior_accuracy": 0.5, "fallback": fallback}
 
-    membership = {"kind": "soft", "n_units": 4, "fallback_units": ["label:1"], "shared_units": [
+    membership = {"kind": "soft", "calibration": "temperature", "n_units": 4, "fallback_units": ["label:1"],
+                  "shared_units": [
         unit("label:0", {"alice": 5, "bob": 7}, 0.1, 0.95, False),
         unit("label:1", {"carol": 4, "dave": 4}, 0.8, 0.5, True),
     ]}
@@ -298,6 +299,7 @@ def test_shared_units_reach_the_report_and_wandb(offline_wandb, tmp_path, result
     paths = write_outputs(tmp_path, doc, results)
     report = paths["report.md"].read_text()
     assert "| label:1 | carol (4), dave (4) |" in report and report.count("| yes |") == 1
+    assert "from a classifier (temperature-calibrated) with the held-out" in report
     run, message = start_wandb_run(tmp_path, name="soft")
     assert run is not None, message
     try:

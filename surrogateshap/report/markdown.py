@@ -81,8 +81,10 @@ def _membership_section(doc: Mapping[str, Any]) -> list[str]:
     rows = shared_unit_rows(doc)
     lines += [
         f"Soft membership over {membership.get('n_units')} units, {len(rows)} shared: each sample of a shared unit "
-        "is weighted by its holders' responsibilities, from a classifier with the held-out (cross-validated) fit "
-        "below. A unit marked *fallback* did not beat its prior and uses the data shares (the plain proxy).", "",
+        "is weighted by its holders' responsibilities, from a classifier"
+        + (f" ({calibration}-calibrated)" if (calibration := membership.get("calibration")) else "")
+        + " with the held-out (cross-validated) fit below. A unit marked *fallback* did not beat its prior and "
+        "uses the data shares (the plain proxy).", "",
         "| unit | holders (examples) | log-loss | prior log-loss | accuracy | prior accuracy | fallback |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
