@@ -75,6 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--config", type=Path, default=None, help="digits config (default: the shipped one).")
     ret.add_argument("--max-steps", type=int, default=None,
                      help="training steps per retrain (default: the recipe's, as for the shipped model).")
+    ret.add_argument("--train-seed", type=int, default=None,
+                     help="training seed (default: the recipe's, as for the shipped model); use another --out "
+                     "folder per seed.")
     ret.add_argument("--workers", type=int, default=1,
                      help="coalitions retrained at once, one process each with an equal share of the CPU threads "
                      "(default 1).")
@@ -142,7 +145,7 @@ def _retrain(args: argparse.Namespace) -> None:
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist; omit --config for the shipped digits config.")
     frame = run_retraining(load_config(path, args.overrides), args.coalitions, args.out, max_steps=args.max_steps,
-                           progress=not args.no_progress, workers=args.workers)
+                           train_seed=args.train_seed, progress=not args.no_progress, workers=args.workers)
     print(f"{len(frame)} coalitions scored; wrote {args.out / RESULTS_FILE}")
 
 

@@ -47,13 +47,16 @@ def train_generator(
     max_steps: int | None = None,
     progress: bool = True,
     contributors: list[str] | None = None,
+    seed: int | None = None,
 ) -> Path:
     """Train the class-conditional DDPM on ``planting`` with the shipped recipe; returns the model folder.
 
     The recipe is ``configs/digits_ddpm.yaml`` with its planting replaced, its model written to
     ``out_dir`` (diffusers layout + ``training.json``) and logs under ``out_dir.parent/logs``;
     ``max_steps`` shortens it (tests); ``contributors`` trains on a coalition's data only
-    (retraining), with the same recipe, steps and seed.
+    (retraining), with the same recipe, steps and seed; ``seed`` replaces the recipe's
+    ``seed_everything`` (weight initialisation, batch order and diffusion noise), e.g. to measure
+    how much a retrained utility varies with the training seed.
     """
     import lightning.pytorch as pl
     import yaml
@@ -77,7 +80,7 @@ def train_generator(
     data_cfg["init_args"] = {**data_cfg.get("init_args", {}), "planting": planting.to_config()}
     if contributors is not None:
         data_cfg["init_args"]["contributors"] = list(contributors)
-    pl.seed_everything(int(recipe.get("seed_everything", 0)), verbose=False)
+    pl.seed_everything(int(recipe.get("seed_everything", 0)) if seed is None else int(seed), verbose=False)
     model_cfg = dict(recipe["model"])
     model_cfg["init_args"] = {**model_cfg.get("init_args", {}), "num_labels": planting.num_labels}
     model = instantiate(model_cfg, "recipe.model")

@@ -17,15 +17,19 @@ This is the ground truth the proxy game stands in for. For every coalition S (a 
    and the seconds spent training, generating and scoring.
 
 A rerun skips coalitions already in ``retrain.csv`` and reuses trained models and banks, so a
-killed run resumes where it stopped. ``workers > 1`` retrains that many coalitions at once in
-separate processes, each with an equal share of the CPU threads: the tiny UNet does not keep
-several threads busy, so parallel one-thread retrains finish more coalitions per hour than one
-multi-thread retrain. The parent process alone writes ``retrain.csv``.
+killed run resumes where it stopped. ``train_seed`` retrains with another training seed (into
+another folder) to measure how much the ground truth itself varies.
+
+``workers > 1`` retrains that many coalitions at once in separate processes, each with an equal
+share of the CPU threads: the tiny UNet does not keep several threads busy, so parallel
+one-thread retrains finish more coalitions per hour than one multi-thread retrain. The parent
+process alone writes ``retrain.csv``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +45,7 @@ from .io import atomic_write_text
 __all__ = ["RESULTS_FILE", "read_coalitions", "retrain_coalition", "run_retraining"]
 
 RESULTS_FILE = "retrain.csv"
+SETTINGS_FILE = "retrain_settings.json"
 
 
 def read_coalitions(
@@ -94,9 +99,12 @@ def retrain_coalition(
     work_dir: str | Path,
     *,
     max_steps: int | None = None,
+    train_seed: int | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring."""
+    """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring.
+
+    ``train_seed`` replaces the recipe's training seed (None: the shipped model's)."""
     from .config import instantiate
     from .contributors import ContributorRegistry
     from .data.digits import DigitsPlanting
@@ -118,7 +126,8 @@ def retrain_coalition(
         model = work / "model"
         if not (model / "training.json").is_file():
             planting = DigitsPlanting.from_config(config.get("data") or {})
-            train_generator(planting, model, max_steps=max_steps, progress=progress, contributors=members)
+            train_generator(planting, model, max_steps=max_steps, progress=progress, contributors=members,
+                            seed=train_seed)
         row["train_seconds"] = time.perf_counter() - tic
         backend_cfg = copy.deepcopy(gen["backend"])
         backend_cfg["init_args"]["path"] = str(model)
@@ -154,6 +163,19 @@ def retrain_coalition(
     return row
 
 
+def _check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Record the retraining settings of a folder, or refuse a rerun with different ones."""
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if recorded != settings:
+            raise ValueError(
+                f"{path.parent} holds retrains with settings {recorded}, not {settings}; rerun with those "
+                "settings or give another --out folder."
+            )
+    else:
+        atomic_write_text(path, json.dumps(settings) + "\n")
+
+
 def _share_threads(threads: int) -> None:
     """Worker initializer: use ``threads`` intra-op threads (the worker's share of the CPU)."""
     import torch
@@ -167,6 +189,7 @@ def run_retraining(
     out_dir: str | Path,
     *,
     max_steps: int | None = None,
+    train_seed: int | None = None,
     progress: bool = True,
     workers: int = 1,
 ) -> pd.DataFrame:
@@ -174,6 +197,8 @@ def run_retraining(
 
     ``workers`` coalitions are retrained at once, each in its own process (see the module
     docstring); rows are written in the order of the coalitions file whatever order they finish in.
+    ``max_steps`` and ``train_seed`` (None: the recipe's) are recorded in ``out_dir/retrain_settings.json``;
+    a rerun with other settings into the same folder is refused (its rows would mix two recipes).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -186,6 +211,7 @@ def run_retraining(
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out / SETTINGS_FILE, {"max_steps": max_steps, "train_seed": train_seed})
     ids = instantiate(config["contributors"], "config.contributors").contributor_ids
     names, masks = read_coalitions(coalitions, ids)
     results = out / RESULTS_FILE
@@ -205,7 +231,8 @@ def run_retraining(
     if workers == 1 or len(todo) < 2:
         for name, mask in todo:
             record(name, mask, retrain_coalition(
-                config, mask, out / "coalitions" / name, max_steps=max_steps, progress=progress
+                config, mask, out / "coalitions" / name, max_steps=max_steps, train_seed=train_seed,
+                progress=progress,
             ))
             bar.update()
     else:
@@ -217,7 +244,7 @@ def run_retraining(
         try:
             jobs = {
                 pool.submit(retrain_coalition, dict(config), mask, out / "coalitions" / name,
-                            max_steps=max_steps, progress=False): (name, mask)
+                            max_steps=max_steps, train_seed=train_seed, progress=False): (name, mask)
                 for name, mask in todo
             }
             for job in as_completed(jobs):

@@ -70,6 +70,18 @@ def test_a_rerun_skips_finished_coalitions(retrained):
     assert len(pd.read_csv(root / "out" / RESULTS_FILE)) == 2
 
 
+def test_another_training_seed_changes_the_retrain_and_needs_its_own_folder(retrained, tmp_path):
+    root, config, csv, frame = retrained
+    with pytest.raises(ValueError, match="holds retrains with settings"):
+        run_retraining(config, csv, root / "out", max_steps=2, train_seed=1, progress=False)
+    only_s1 = tmp_path / "s1.csv"
+    pd.read_csv(csv).iloc[[1]].to_csv(only_s1, index=False)
+    seeded = run_retraining(config, only_s1, tmp_path / "seed1", max_steps=2, train_seed=1, progress=False)
+    assert seeded.loc[0, "coalition"] == "s1"
+    assert seeded.loc[0, "fid"] != pytest.approx(frame.loc[1, "fid"], rel=1e-6)
+    assert json.loads((tmp_path / "seed1" / "retrain_settings.json").read_text()) == {"max_steps": 2, "train_seed": 1}
+
+
 def test_parallel_workers_write_the_same_rows_in_file_order(retrained, tmp_path):
     _, config, csv, frame = retrained
     parallel = run_retraining(config, csv, tmp_path, max_steps=2, progress=False, workers=2)
