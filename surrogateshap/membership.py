@@ -140,8 +140,8 @@ class SoftMembership:
                 f"responsibility must have shape ({n}, {c}) (samples x contributors), got {np.shape(responsibility)}."
             )
         resp = sparse.csr_array(responsibility, dtype=np.float64)
-        resp.eliminate_zeros()
         resp.sum_duplicates()
+        resp.eliminate_zeros()
         if n and (
             not np.isfinite(resp.data).all() or (resp.data < 0).any() or not np.allclose(resp.sum(axis=1), 1.0)
         ):

@@ -51,10 +51,10 @@ class ResponsibilityModel(BaseEstimator):
     min_responsibility : responsibilities are floored at this and renormalised, so that a
         coalition always has some mass in the units it holds data in.
     calibration : None (the regression's own probabilities) or a method of scikit-learn's
-        ``CalibratedClassifierCV`` (``"temperature"``, ``"sigmoid"``, ``"isotonic"``) fitted on
-        inner cross-validation folds (at most 3) on top of the regression, when its held-out
-        log-loss shows it over- or under-confident. The held-out calibration is then that of the
-        calibrated classifier.
+        ``CalibratedClassifierCV`` (``"temperature"``, ``"sigmoid"``, ``"isotonic"``), fitted on
+        inner cross-validation folds (at most 3) on top of the regression; for when the held-out
+        log-loss shows the regression over- or under-confident. The reported held-out calibration
+        is then that of the calibrated classifier.
 
     Fitted attributes: ``units_`` (the ``ConditionUnits``), ``classifiers_`` (unit id -> fitted
     pipeline or None for a fallback unit), ``calibration_`` (unit id -> held-out log_loss,
