@@ -29,7 +29,7 @@ import copy
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +131,19 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[str, int]) -> dict[str, Any]:
-    """Fidelity and LDS tables (pandas) and the markdown report."""
+def build_report(
+    proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[str, int],
+    repeats: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """Fidelity and LDS tables (pandas) and the markdown report.
+
+    ``repeats`` (label -> retrain rows with another training seed) are correlated with ``retrain``
+    on the coalitions both hold, as rows of the fidelity table: the agreement of the ground truth
+    with itself, which bounds what a proxy can reach.
+    """
     ids = proxy["contributor_ids"]
     done = retrain.set_index("coalition")
+    repeats = {label: frame.set_index("coalition") for label, frame in (repeats or {}).items()}
     utilities = list(next(iter(proxy["kinds"].values()))["proxy_values"])
     fidelity, lds_rows = [], []
     for utility in utilities:
@@ -147,6 +156,12 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
                 planned = sum(n_planned.values()) if not prefix else n_planned.get(prefix, 0)
                 fidelity.append({"utility": utility, "coalitions": family, "proxy": kind, "n": len(names),
                                  "planned": planned, "spearman": rho, "pearson": r})
+            for label, again in repeats.items():
+                common = [c for c in names if c in again.index and utility in again.columns]
+                rho, r = correlations([float(again.loc[c, utility]) for c in common],
+                                      [float(done.loc[c, utility]) for c in common])
+                fidelity.append({"utility": utility, "coalitions": family, "proxy": label, "n": len(common),
+                                 "planned": len(names), "spearman": rho, "pearson": r})
         names = [c for c in done.index if c.startswith("dm")]
         masks = done.loc[names, ids].to_numpy(dtype=float) if names else np.zeros((0, len(ids)))
         truth = done.loc[names, utility].to_numpy(dtype=float) if names else np.zeros(0)
@@ -163,7 +178,10 @@ def build_report(proxy: dict[str, Any], retrain: pd.DataFrame, n_planned: dict[s
                   "each row gives the coalitions it rests on (n of planned).", ""]
     lines += ["`soft` = responsibility-weighted proxy; `soft_temperature` = the same with the classifier's "
               "probabilities temperature-scaled (`membership.classifier.calibration: temperature`); "
-              "`shares` = the paper's proxy on the same bank.", "",
+              "`shares` = the paper's proxy on the same bank."
+              + (" `retrain seed N` rows: the same coalitions retrained with another training seed, against the "
+                 "first retrain (n of the coalitions retrained so far): the ceiling a proxy can reach." if repeats
+                 else ""), "",
               "## Proxy fidelity (correlation with the retrained utility)", "",
               "| utility | coalitions | proxy | n / planned | Spearman | Pearson |", "|---|---|---|---|---|---|"]
     lines += [f"| {r.utility} | {r.coalitions} | {r.proxy} | {r.n} / {r.planned} | {r.spearman:.3f} | {r.pearson:.3f} |"
@@ -188,7 +206,13 @@ def run_report(args: argparse.Namespace) -> dict[str, Any]:
             frames.append(pd.read_csv(csv, dtype={"coalition": str}))
     retrain = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["coalition"])
     retrain = retrain.drop_duplicates("coalition")
-    report = build_report(proxy, retrain, n_planned)
+    repeats = {}
+    for folder in map(Path, args.repeat):
+        settings = folder / "retrain_settings.json"
+        seed = json.loads(settings.read_text()).get("train_seed") if settings.is_file() else None
+        repeats[f"retrain seed {seed}" if seed is not None else f"retrain {folder.name}"] = pd.read_csv(
+            folder / "retrain.csv", dtype={"coalition": str})
+    report = build_report(proxy, retrain, n_planned, repeats)
     atomic_write_text(args.out, report["markdown"])
     for name in ("fidelity", "lds"):
         atomic_write_text(Path(args.out).with_name(f"{Path(args.out).stem}_{name}.csv"),
@@ -215,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--coalitions", default=str(COALITIONS))
     rep.add_argument("--retrain", nargs="+", default=[str(RETRAIN)],
                      help="retrain folders or retrain.csv files (runs split over several folders are merged).")
+    rep.add_argument("--repeat", nargs="*", default=[],
+                     help="retrain folders of the same coalitions with other training seeds (retrain --train-seed).")
     rep.add_argument("--out", default=str(REPORT))
     return parser
 

@@ -59,3 +59,14 @@ def test_report_marks_missing_retrains_partial(shared):
     proxy, retrain, *_ = _setting(shared, 4)
     report = shared.build_report(proxy, retrain, {"one": 6, "dm": 6})
     assert "PARTIAL" in report["markdown"] and "| 4 / 6 |" in report["markdown"]
+
+
+def test_a_second_training_seed_is_reported_as_the_ground_truths_self_agreement(shared):
+    proxy, retrain, names, masks, truth, _ = _setting(shared, 6)
+    again = retrain.iloc[[0, 1, 2, 3, 6, 7]].copy()
+    again["fid"] = again["fid"] + np.random.default_rng(5).normal(scale=0.5, size=6)
+    report = shared.build_report(proxy, retrain, {"one": 6, "dm": 6}, {"retrain seed 1": again})
+    row = report["fidelity"].set_index(["coalitions", "proxy"]).loc[("both", "retrain seed 1")]
+    assert (row["n"], row["planned"]) == (6, 12)
+    assert row["spearman"] == pytest.approx(spearmanr(again["fid"], retrain["fid"].iloc[[0, 1, 2, 3, 6, 7]]).statistic)
+    assert "`retrain seed N` rows" in report["markdown"]
