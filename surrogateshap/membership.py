@@ -146,7 +146,8 @@ class SoftMembership:
             not np.isfinite(resp.data).all() or (resp.data < 0).any() or not np.allclose(resp.sum(axis=1), 1.0)
         ):
             raise ValueError("responsibility rows must be non-negative and sum to 1.")
-        rows, who = self._entries(resp)
+        entries = resp.tocoo()
+        rows, who = entries.row, entries.col
         outside = self.counts[who, self.unit_index[rows]] <= 0
         if outside.any():
             k = int(np.flatnonzero(outside)[0])
@@ -162,12 +163,6 @@ class SoftMembership:
         cell = np.arange(self.cell_contributor.size)
         self._cell_in_unit = sparse.csr_array((np.ones(cell.size), (cell, self.cell_unit)), shape=(cell.size, u))
 
-    @staticmethod
-    def _entries(resp: sparse.csr_array) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column of every stored entry of a CSR array, in storage order."""
-        rows = np.repeat(np.arange(resp.shape[0]), np.diff(resp.indptr))
-        return rows, resp.indices.astype(np.int64)
-
     @classmethod
     def shares(cls, units: ConditionUnits, unit_index: np.ndarray) -> SoftMembership:
         """Every sample's responsibilities = its unit's data shares ``n_iu / n_u``: the paper's proxy
@@ -181,10 +176,10 @@ class SoftMembership:
         """Write the membership to an ``.npz`` (responsibilities as sparse COO triplets), atomically."""
         from .io import atomic_write_bytes
 
-        rows, cols = self._entries(self.responsibility)
+        entries = self.responsibility.tocoo()
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, rows=rows, cols=cols, values=self.responsibility.data, unit_index=self.unit_index,
+            buffer, rows=entries.row, cols=entries.col, values=entries.data, unit_index=self.unit_index,
             counts=self.counts, ids=np.array(json.dumps([self.contributor_ids, self.unit_ids])),
         )
         return atomic_write_bytes(path, buffer.getvalue())
@@ -208,9 +203,10 @@ class SoftMembership:
 
     def cell_matrix(self) -> sparse.csr_array:
         """(N, n_cells) sparse membership of each sample in each cell: ``r_i(x)`` at cell ``(i, unit(x))``."""
-        rows, who = self._entries(self.responsibility)
-        cells = np.searchsorted(self._cell_key, who * len(self.unit_ids) + self.unit_index[rows])
-        return sparse.csr_array((self.responsibility.data, (rows, cells)), shape=(len(self), self.n_cells))
+        entries = self.responsibility.tocoo()
+        key = entries.col.astype(np.int64) * len(self.unit_ids) + self.unit_index[entries.row]  # no int32 overflow
+        cells = np.searchsorted(self._cell_key, key)
+        return sparse.csr_array((entries.data, (entries.row, cells)), shape=(len(self), self.n_cells))
 
     def contributor_mass(self) -> np.ndarray:
         """(C,) responsibility mass of each contributor over the bank."""
