@@ -199,19 +199,21 @@ def run_report(args: argparse.Namespace) -> dict[str, Any]:
     proxy = json.loads(Path(args.results).read_text())
     planned = pd.read_csv(args.coalitions)["coalition"].astype(str)
     n_planned = {p: int(planned.str.startswith(p).sum()) for p in FAMILIES}
+    from surrogateshap.retrain import RESULTS_FILE, SETTINGS_FILE
+
     frames = []
     for path in map(Path, args.retrain):
-        csv = path / "retrain.csv" if path.is_dir() else path
+        csv = path / RESULTS_FILE if path.is_dir() else path
         if csv.is_file():
             frames.append(pd.read_csv(csv, dtype={"coalition": str}))
     retrain = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["coalition"])
     retrain = retrain.drop_duplicates("coalition")
     repeats = {}
     for folder in map(Path, args.repeat):
-        settings = folder / "retrain_settings.json"
+        settings = folder / SETTINGS_FILE
         seed = json.loads(settings.read_text()).get("train_seed") if settings.is_file() else None
         repeats[f"retrain seed {seed}" if seed is not None else f"retrain {folder.name}"] = pd.read_csv(
-            folder / "retrain.csv", dtype={"coalition": str})
+            folder / RESULTS_FILE, dtype={"coalition": str})
     report = build_report(proxy, retrain, n_planned, repeats)
     atomic_write_text(args.out, report["markdown"])
     for name in ("fidelity", "lds"):

@@ -42,7 +42,7 @@ import pandas as pd
 from .bank import ContributorBank
 from .io import atomic_write_text
 
-__all__ = ["RESULTS_FILE", "read_coalitions", "retrain_coalition", "run_retraining"]
+__all__ = ["RESULTS_FILE", "SETTINGS_FILE", "read_coalitions", "retrain_coalition", "run_retraining"]
 
 RESULTS_FILE = "retrain.csv"
 SETTINGS_FILE = "retrain_settings.json"
