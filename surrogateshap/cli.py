@@ -167,17 +167,16 @@ def _print_summary(document: dict, out: Path) -> None:
 def _estimate_from_csv(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .estimators.surrogate_shap import surrogate_shap_from_values
+    from .estimators import SurrogateSHAP
     from .report import UtilityResult, attribution_document, write_outputs
     from .retrain import read_coalitions
 
     names, masks = read_coalitions(args.values, value_column="value")  # validates the file
     frame = pd.read_csv(args.values)
     players = [c for c in frame.columns if c not in ("coalition", "value")]
-    att = surrogate_shap_from_values(
-        masks, frame["value"].to_numpy(float), seed=args.seed, cv=args.cv,
-        n_bootstrap=args.bootstrap, adjust=None if args.adjust == "none" else args.adjust,
-    )
+    estimator = SurrogateSHAP(seed=args.seed, cv=args.cv, n_bootstrap=args.bootstrap,
+                              adjust=None if args.adjust == "none" else args.adjust)
+    att = estimator.estimate_from_values(masks, frame["value"].to_numpy(float))
     att.players = players
     counts = [{"id": p, "n_examples": 1} for p in players]
     result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)

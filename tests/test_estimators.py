@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from known_games import glove, planted_pair, weighted_majority
 
-from surrogateshap import TabularGame, all_coalitions, estimate
+from surrogateshap import TabularGame, TreeSurrogate, all_coalitions, estimate
 from surrogateshap.games import CachedGame, FunctionGame, MoebiusGame
 
 FAST = {"max_depth": 4, "n_estimators": 150, "learning_rate": 0.1, "reg_alpha": 0}
@@ -199,3 +199,69 @@ def test_linear_base_grid_considers_the_linear_model_alone():
                    base="linear")
     assert att.diagnostics["best_params"]["n_estimators"] == 0  # trees only add noise to an additive game
     np.testing.assert_allclose(att.values, w, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- estimators as classes
+def test_every_method_is_a_registered_class_with_its_settings_as_parameters():
+    from surrogateshap.estimators import ESTIMATORS, METHODS, Estimator, make_estimator
+
+    assert set(METHODS) == {"exact", "kernelshap", "loo", "permutation", "surrogateshap"}
+    for name, cls in ESTIMATORS.items():
+        assert issubclass(cls, Estimator) and cls.name == name
+        est = make_estimator(name)
+        assert set(est.get_params()) == set(cls.param_names())
+    with pytest.raises(ValueError, match=r"does not take option\(s\) \['depth'\]; it accepts"):
+        make_estimator("surrogateshap", depth=3)
+
+
+def test_a_new_estimator_is_one_subclass_and_estimate_accepts_its_name():
+    from surrogateshap.estimators import ESTIMATORS, Attribution, Estimator
+
+    class HalfAndHalf(Estimator):
+        """Splits v(N) - v(empty) equally (a test estimator)."""
+
+        name = "test_equal_split"
+
+        def __init__(self, scale: float = 1.0) -> None:
+            self.scale = scale
+
+        def _estimate(self, game):
+            v = game(np.array([[False] * game.n_players, [True] * game.n_players]))
+            share = np.full(game.n_players, (v[1] - v[0]) / game.n_players) * self.scale
+            return Attribution(share, float(v[0]), float(v[1]), self.name, 2)
+
+    try:
+        att = estimate(FunctionGame(lambda m: m.sum(axis=1).astype(float), 4), "test_equal_split")
+        np.testing.assert_allclose(att.values, 1.0)
+    finally:
+        ESTIMATORS.pop("test_equal_split")
+
+
+def test_budget_and_counts_accept_numpy_integers_and_refuse_floats(game12):
+    att = estimate(game12, "kernelshap", budget=np.int64(40), seed=np.int32(1), n_bootstrap=np.int64(2))
+    assert att.n_evaluations <= 40
+    for bad in (40.0, 40.5, "40", True):
+        with pytest.raises(ValueError, match="budget must be an integer of at least 2"):
+            estimate(game12, "kernelshap", budget=bad)
+    with pytest.raises(ValueError, match="n_bootstrap must be an integer of at least 0"):
+        estimate(game12, "kernelshap", budget=40, n_bootstrap=2.0)
+
+
+def test_tree_surrogate_is_a_scikit_learn_regressor():
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    from surrogateshap.coalitions import all_coalitions
+
+    masks = all_coalitions(6)
+    values = masks @ np.arange(1.0, 7.0)
+    surrogate = TreeSurrogate(params={"max_depth": 2, "n_estimators": 60, "learning_rate": 0.3}, cv=0, seed=4)
+    copy = clone(surrogate)
+    assert copy.get_params() == surrogate.get_params() and not hasattr(copy, "model_")
+    copy.set_params(seed=5)
+    assert copy.seed == 5 and surrogate.seed == 4
+    # the empty and the full coalition must stay in every training fold: put them in every split
+    anchors, rest = np.array([0, len(masks) - 1]), np.arange(1, len(masks) - 1)
+    folds = [(np.concatenate([anchors, rest[rest % 3 != k]]), rest[rest % 3 == k]) for k in range(3)]
+    scores = cross_val_score(surrogate, masks, values, cv=folds)
+    assert scores.min() > 0.5

@@ -1,21 +1,47 @@
-"""Shapley estimators behind one entry point, :func:`estimate`."""
+"""Shapley estimators: one small class per method over a shared base, behind one entry point, :func:`estimate`.
+
+A class registers itself under its ``name`` when it is defined (importing its module below is
+the one line that adds a method); :data:`METHODS` lists the registered names.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..games import CachedGame, n_players_of
-from .attribution import Attribution
-from .exact import MAX_EXACT_PLAYERS, exact_shapley
-from .kernelshap import kernel_shap
-from .loo import leave_one_out
-from .permutation import permutation_shapley
+from .base import DEFAULT_BUDGET, ESTIMATORS, Estimator, SamplingEstimator, check_budget, estimator_class
+from .exact import MAX_EXACT_PLAYERS, ExactShapley
+from .kernelshap import KernelSHAP
+from .loo import LeaveOneOut
+from .permutation import PermutationShapley
+from .result import Attribution
 from .surrogate import PAPER_DEFAULT, PAPER_GRID, TreeSurrogate
-from .surrogate_shap import surrogate_shap
+from .surrogate_shap import SurrogateSHAP
 from .tree_game import TreeGame
 
-METHODS = ("surrogateshap", "kernelshap", "permutation", "exact", "loo")
-DEFAULT_BUDGET = 512
+#: every registered method name (``estimate``'s default is "surrogateshap")
+METHODS = tuple(ESTIMATORS)
+
+
+def make_estimator(method: str = "surrogateshap", budget: int | None = None, seed: int = 0,
+                   **options: Any) -> Estimator:
+    """The estimator ``method`` with these settings, checked (a ValueError names a bad one).
+
+    ``budget`` and ``seed`` go to the methods that take them (``exact`` and ``loo`` take neither);
+    ``options`` must be settings of the method's class.
+
+    >>> make_estimator("kernelshap", budget=64, sampling="leverage")
+    KernelSHAP(budget=64, sampling='leverage')
+    >>> make_estimator("loo", budget=64)
+    LeaveOneOut()
+    """
+    cls = estimator_class(method)
+    check_budget(budget)
+    accepted = cls.param_names()
+    common = {k: v for k, v in {"budget": budget, "seed": seed}.items() if k in accepted}
+    refused = sorted(set(options) & {"budget", "seed"})
+    if refused:
+        raise ValueError(f"give {refused} as argument(s) of their own, not among the method's options.")
+    return cls.from_options(**common, **options).check()
 
 
 def estimate(game: object, method: str = "surrogateshap", budget: int | None = None, seed: int = 0,
@@ -25,64 +51,49 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
     Parameters
     ----------
     game : a callable on ``(k, n)`` bool masks returning ``k`` floats, with ``n_players``.
-    method : ``"surrogateshap"`` (XGBoost surrogate + exact TreeSHAP; options of
-        :func:`~surrogateshap.estimators.surrogate_shap.surrogate_shap`: ``sampler``,
-        ``paired``, ``params``, ``param_grid``, ``cv``, ``n_bootstrap``, ``adjust="msr"``, ``base="linear"``),
-        ``"kernelshap"`` (options ``sampling="kernel"|"leverage"``, ``paired``,
-        ``n_bootstrap``), ``"permutation"`` (``antithetic``, ``max_permutations``),
-        ``"exact"`` (``interactions``; n <= 22) or ``"loo"`` (leave-one-out).
+    method : a registered method (:data:`METHODS`): ``"surrogateshap"``
+        (:class:`SurrogateSHAP`: ``sampler``, ``paired``, ``params``, ``param_grid``, ``cv``,
+        ``n_bootstrap``, ``adjust="msr"``, ``base="linear"``), ``"kernelshap"`` (:class:`KernelSHAP`:
+        ``sampling="kernel"|"leverage"``, ``paired``, ``n_bootstrap``), ``"permutation"``
+        (:class:`PermutationShapley`: ``antithetic``, ``max_permutations``), ``"exact"``
+        (:class:`ExactShapley`: ``interactions``; n <= 22) or ``"loo"`` (:class:`LeaveOneOut`).
     budget : the number of distinct coalitions the method may evaluate, the empty and the
-        full coalition included. Default: ``min(2**n, 512)``; ignored by ``exact`` (2**n)
-        and ``loo`` (n + 2).
+        full coalition included. Default: ``min(2**n, DEFAULT_BUDGET)``; ignored by ``exact``
+        (2**n) and ``loo`` (n + 2).
     seed : seeds every random draw.
+    options : settings of the method's class.
 
     Returns an :class:`Attribution`; ``sum(values) == v_full - v_empty`` for every method
     but ``loo``.
+
+    >>> import numpy as np
+    >>> from surrogateshap.games import FunctionGame
+    >>> game = FunctionGame(lambda masks: masks @ np.array([1.0, 2.0, 3.0]), 3)
+    >>> estimate(game, "kernelshap", budget=8).values.round(6)
+    array([1., 2., 3.])
     """
-    n = n_players_of(game)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}.")
-    if budget is not None and (isinstance(budget, bool) or int(budget) != budget or budget < 2):
-        raise ValueError(
-            f"budget must be an integer of at least 2 (the empty and the full coalition count toward it), "
-            f"got {budget!r}."
-        )
-    if method == "exact":
-        _reject_options(method, options, {"interactions"})
-        return exact_shapley(game, **options)
-    cached = game if isinstance(game, CachedGame) else CachedGame(game)
-    if method == "loo":
-        _reject_options(method, options, set())
-        return leave_one_out(cached)
-    budget = int(budget) if budget is not None else min(2**n, DEFAULT_BUDGET)
-    if method == "permutation":
-        _reject_options(method, options, {"antithetic", "max_permutations"})
-        return permutation_shapley(cached, budget, seed=seed, **options)
-    if method == "kernelshap":
-        _reject_options(method, options, {"sampling", "paired", "n_bootstrap"})
-        return kernel_shap(cached, budget, seed=seed, **options)
-    _reject_options(
-        method, options, {"sampler", "paired", "params", "param_grid", "cv", "n_bootstrap", "adjust", "base"}
-    )
-    return surrogate_shap(cached, budget, seed=seed, **options)
-
-
-def _reject_options(method: str, options: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(
-            f"method {method!r} does not take option(s) {unknown}; it accepts {sorted(allowed) or 'none'}."
-        )
+    return make_estimator(method, budget=budget, seed=seed, **options).estimate(game)
 
 
 __all__ = [
     "Attribution",
     "DEFAULT_BUDGET",
+    "ESTIMATORS",
+    "Estimator",
+    "ExactShapley",
+    "KernelSHAP",
+    "LeaveOneOut",
     "MAX_EXACT_PLAYERS",
     "METHODS",
     "PAPER_DEFAULT",
     "PAPER_GRID",
+    "PermutationShapley",
+    "SamplingEstimator",
+    "SurrogateSHAP",
     "TreeGame",
     "TreeSurrogate",
+    "check_budget",
     "estimate",
+    "estimator_class",
+    "make_estimator",
 ]

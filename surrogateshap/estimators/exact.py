@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..games import evaluate, n_players_of
-from .attribution import Attribution
+from .base import Estimator
+from .result import Attribution
 from .weights import interaction_weight, shapley_marginal_weight
 
 MAX_EXACT_PLAYERS = 22
@@ -13,7 +14,12 @@ _CHUNK = 1 << 16
 
 
 def enumerate_game(game: object) -> np.ndarray:
-    """Values of ``game`` on all ``2**n`` coalitions, indexed by the coalition's bit code."""
+    """Values of ``game`` on all ``2**n`` coalitions, indexed by the coalition's bit code.
+
+    >>> from surrogateshap.games import FunctionGame
+    >>> enumerate_game(FunctionGame(lambda masks: masks @ np.array([1.0, 10.0]), 2))
+    array([ 0.,  1., 10., 11.])
+    """
     n = n_players_of(game)
     if n > MAX_EXACT_PLAYERS:
         raise ValueError(
@@ -30,7 +36,11 @@ def enumerate_game(game: object) -> np.ndarray:
 
 
 def shapley_from_table(values: np.ndarray, n: int) -> np.ndarray:
-    """Shapley values from a full table of coalition values (index = bit code)."""
+    """Shapley values from a full table of coalition values (index = bit code).
+
+    >>> shapley_from_table(np.array([0.0, 1.0, 1.0, 4.0]), 2)  # v(S) = |S|^2
+    array([2., 2.])
+    """
     codes = np.arange(2**n, dtype=np.int64)
     sizes = np.bitwise_count(codes)
     phi = np.empty(n, dtype=np.float64)
@@ -42,7 +52,12 @@ def shapley_from_table(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def interactions_from_table(values: np.ndarray, n: int) -> np.ndarray:
-    """Pairwise Shapley interaction index from a full table (diagonal left at zero)."""
+    """Pairwise Shapley interaction index from a full table (diagonal left at zero).
+
+    >>> interactions_from_table(np.array([0.0, 1.0, 1.0, 4.0]), 2)
+    array([[0., 2.],
+           [2., 0.]])
+    """
     codes = np.arange(2**n, dtype=np.int64)
     sizes = np.bitwise_count(codes)
     out = np.zeros((n, n), dtype=np.float64)
@@ -56,22 +71,40 @@ def interactions_from_table(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def exact_shapley(game: object, interactions: bool | None = None) -> Attribution:
-    """Exact Shapley values (and, by default for n <= 16, the interaction matrix) by enumeration."""
-    n = n_players_of(game)
-    values = enumerate_game(game)
-    phi = shapley_from_table(values, n)
-    if interactions is None:
-        interactions = n <= 16
-    inter = None
-    if interactions and n >= 2:
-        inter = interactions_from_table(values, n)
-        np.fill_diagonal(inter, phi)
-    return Attribution(
-        values=phi,
-        v_empty=float(values[0]),
-        v_full=float(values[-1]),
-        method="exact",
-        n_evaluations=2**n,
-        interactions=inter,
-    )
+class ExactShapley(Estimator):
+    """Exact Shapley values by enumerating all ``2**n`` coalitions (n <= 22), and the interaction matrix.
+
+    Parameters
+    ----------
+    interactions : compute the pairwise Shapley interaction index (n x n, diagonal the values);
+        None: for n <= 16.
+
+    >>> from surrogateshap.games import MoebiusGame
+    >>> game = MoebiusGame(np.array([[1, 0, 0], [1, 1, 0]], bool), np.array([1.0, 2.0]))
+    >>> att = ExactShapley().estimate(game)
+    >>> att.values, att.interactions[0, 1]
+    (array([2., 1., 0.]), np.float64(2.0))
+    """
+
+    name = "exact"
+
+    def __init__(self, interactions: bool | None = None) -> None:
+        self.interactions = interactions
+
+    def _estimate(self, game: object) -> Attribution:
+        n = n_players_of(game)
+        values = enumerate_game(game)
+        phi = shapley_from_table(values, n)
+        interactions = n <= 16 if self.interactions is None else self.interactions
+        inter = None
+        if interactions and n >= 2:
+            inter = interactions_from_table(values, n)
+            np.fill_diagonal(inter, phi)
+        return Attribution(
+            values=phi,
+            v_empty=float(values[0]),
+            v_full=float(values[-1]),
+            method=self.name,
+            n_evaluations=2**n,
+            interactions=inter,
+        )

@@ -15,75 +15,100 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..coalitions import CoalitionSample, sample_coalitions
-from ..games import CachedGame
-from .attribution import Attribution
+from ..checks import check_int
+from ..coalitions import CoalitionSample
+from .base import SamplingEstimator
 from .linear import fit_linear_base
+from .result import Attribution
 
+#: the ``sampling`` choices and the coalition sampler each one uses
 KERNEL_SAMPLERS = {"kernel": "shapley", "leverage": "leverage"}
 
 
-def _kernel_solve(sample: CoalitionSample, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """KernelSHAP from the sampled ``rows`` plus the empty and full coalition (rows 0 and 1)."""
-    rows = np.concatenate([[0, 1], rows])
-    return fit_linear_base(sample.masks[rows], values[rows])[1]
+def units_by_stratum(sample: CoalitionSample) -> list[list[np.ndarray]]:
+    """For each size stratum, the row indices of each sampling unit (a coalition or a pair).
 
-
-def _units_by_stratum(sample: CoalitionSample) -> list[list[np.ndarray]]:
-    """For each size stratum, the row indices of each sampling unit (a coalition or a pair)."""
+    >>> from surrogateshap.coalitions import sample_coalitions
+    >>> strata = units_by_stratum(sample_coalitions(4, 8, paired=True, seed=0))
+    >>> sorted(len(rows) for units in strata for rows in units)  # three pairs
+    [2, 2, 2]
+    """
     groups: dict[int, dict[int, list[int]]] = {}
     for row in range(2, len(sample)):
         groups.setdefault(int(sample.stratum[row]), {}).setdefault(int(sample.unit[row]), []).append(row)
     return [[np.array(rows) for rows in units.values()] for units in groups.values()]
 
 
-def _bootstrap_rows(strata: list[list[np.ndarray]], rng: np.random.Generator) -> np.ndarray:
-    """Resample sampling units with replacement within each size stratum."""
-    picked = [units[i] for units in strata for i in rng.integers(0, len(units), size=len(units))]
-    return np.concatenate(picked)
+def _kernel_solve(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """KernelSHAP from the sampled ``rows`` plus the empty and full coalition (rows 0 and 1)."""
+    rows = np.concatenate([[0, 1], rows])
+    return fit_linear_base(masks[rows], values[rows])[1]
 
 
-def kernel_shap(
-    game: CachedGame,
-    budget: int,
-    seed: int = 0,
-    sampling: str = "kernel",
-    paired: bool = True,
-    n_bootstrap: int = 100,
-) -> Attribution:
+class KernelSHAP(SamplingEstimator):
     """KernelSHAP (``sampling="kernel"``) or Leverage SHAP (``sampling="leverage"``) estimates.
 
-    ``std`` comes from ``n_bootstrap`` bootstrap resamples of the sampled units (pairs),
-    within each size stratum (0 turns it off).
+    Parameters
+    ----------
+    budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
+    sampling : ``"kernel"`` (sizes by the Shapley kernel) or ``"leverage"`` (uniform over sizes).
+    paired : sample every coalition with its complement.
+    n_bootstrap : bootstrap resamples of the sampled units (pairs), within each size stratum, for
+        ``std`` (0 turns it off).
+
+    >>> from surrogateshap.games import MoebiusGame
+    >>> game = MoebiusGame(np.array([[1, 0, 0, 0], [0, 1, 1, 0]], bool), np.array([1.0, 2.0]))
+    >>> KernelSHAP(budget=10, seed=0).estimate(game).values.round(6)  # order 2, paired: exact
+    array([1., 1., 1., 0.])
     """
-    if sampling not in KERNEL_SAMPLERS:
-        raise ValueError(f"kernelshap sampling must be one of {sorted(KERNEL_SAMPLERS)}, got {sampling!r}.")
-    n = game.n_players
-    if n == 1:
-        values = game(np.array([[False], [True]]))
-        return Attribution(np.array([values[1] - values[0]]), float(values[0]), float(values[1]),
-                           "kernelshap", game.n_evaluations)
-    sample = sample_coalitions(n, budget, KERNEL_SAMPLERS[sampling], seed=seed, paired=paired)
-    if len(sample) <= 2:
-        raise ValueError(
-            f"budget={budget} leaves no sampled coalition besides the empty and the full one; "
-            f"kernelshap needs a budget of at least {2 + (2 if paired else 1)}."
+
+    name = "kernelshap"
+
+    def __init__(
+        self,
+        budget: int | None = None,
+        seed: int = 0,
+        sampling: str = "kernel",
+        paired: bool = True,
+        n_bootstrap: int = 100,
+    ) -> None:
+        super().__init__(budget, seed)
+        self.sampling = sampling
+        self.paired = paired
+        self.n_bootstrap = n_bootstrap
+
+    def _check(self) -> None:
+        if self.sampling not in KERNEL_SAMPLERS:
+            raise ValueError(f"kernelshap sampling must be one of {sorted(KERNEL_SAMPLERS)}, got {self.sampling!r}.")
+        check_int(self.n_bootstrap, "n_bootstrap", 0)
+
+    def _estimate(self, game: object) -> Attribution:
+        game = self._cached(game)
+        n = game.n_players
+        if n == 1:
+            values = game(np.array([[False], [True]]))
+            return Attribution(np.array([values[1] - values[0]]), float(values[0]), float(values[1]),
+                               self.name, game.n_evaluations)
+        sample = self._sample(n, KERNEL_SAMPLERS[self.sampling], self.paired)
+        if len(sample) <= 2:
+            raise ValueError(
+                f"budget={self._budget(n)} leaves no sampled coalition besides the empty and the full one; "
+                f"kernelshap needs a budget of at least {2 + (2 if self.paired else 1)}."
+            )
+        values = game(sample.masks)
+        phi = _kernel_solve(sample.masks, values, np.arange(2, len(sample)))
+        std = None
+        if self.n_bootstrap:
+            std = self._bootstrap_std(
+                lambda rows, b: _kernel_solve(sample.masks, values, rows), units_by_stratum(sample),
+                self.n_bootstrap, stream=1,
+            )
+        return Attribution(
+            values=phi,
+            std=std,
+            v_empty=float(values[0]),
+            v_full=float(values[1]),
+            method=self.name,
+            n_evaluations=game.n_evaluations,
+            diagnostics={"sampling": self.sampling, "paired": self.paired, "n_coalitions": len(sample)},
         )
-    values = game(sample.masks)
-    rows = np.arange(2, len(sample))
-    phi = _kernel_solve(sample, values, rows)
-    std = None
-    if n_bootstrap:
-        rng = np.random.default_rng([seed, 1])
-        strata = _units_by_stratum(sample)
-        boots = [_kernel_solve(sample, values, _bootstrap_rows(strata, rng)) for _ in range(n_bootstrap)]
-        std = np.std(boots, axis=0, ddof=1)
-    return Attribution(
-        values=phi,
-        std=std,
-        v_empty=float(values[0]),
-        v_full=float(values[1]),
-        method="kernelshap",
-        n_evaluations=game.n_evaluations,
-        diagnostics={"sampling": sampling, "paired": paired, "n_coalitions": len(sample)},
-    )

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from ..coalitions import leave_one_out_coalitions
 from ..games import CachedGame
-from .attribution import Attribution
+from .base import Estimator
+from .result import Attribution
 
 
-def leave_one_out(game: CachedGame) -> Attribution:
-    """Leave-one-out differences (not Shapley values: they need not sum to v(N) - v(empty))."""
-    n = game.n_players
-    values = game(leave_one_out_coalitions(n))
-    return Attribution(
-        values=values[1] - values[2:],
-        v_empty=float(values[0]),
-        v_full=float(values[1]),
-        method="loo",
-        n_evaluations=game.n_evaluations,
-    )
+class LeaveOneOut(Estimator):
+    """Leave-one-out differences ``v(N) - v(N without i)`` from ``n + 2`` coalitions.
+
+    Not Shapley values: they need not sum to ``v(N) - v(empty)``.
+
+    >>> import numpy as np
+    >>> from surrogateshap.games import FunctionGame
+    >>> game = FunctionGame(lambda masks: masks.sum(axis=1) ** 2.0, 3)
+    >>> LeaveOneOut().estimate(game).values
+    array([5., 5., 5.])
+    """
+
+    name = "loo"
+    efficient = False
+
+    def __init__(self) -> None:
+        pass
+
+    def _estimate(self, game: object) -> Attribution:
+        cached = game if isinstance(game, CachedGame) else CachedGame(game)
+        values = cached(leave_one_out_coalitions(cached.n_players))
+        return Attribution(
+            values=values[1] - values[2:],
+            v_empty=float(values[0]),
+            v_full=float(values[1]),
+            method=self.name,
+            n_evaluations=cached.n_evaluations,
+        )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 from scipy.stats import spearmanr
+from sklearn.base import BaseEstimator, RegressorMixin
 
 from .linear import fit_linear_base
 from .tree_game import TreeGame
@@ -25,8 +26,11 @@ PAPER_DEFAULT: dict[str, Any] = {"max_depth": 5, "n_estimators": 900, "learning_
 BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin": 2, "n_jobs": 1}
 
 
-class TreeSurrogate:
+class TreeSurrogate(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees from coalition masks to game values, with exact Shapley values.
+
+    A scikit-learn regressor (``get_params``, ``clone``, ``score`` work) whose inputs are
+    coalition masks.
 
     Parameters
     ----------
@@ -55,6 +59,15 @@ class TreeSurrogate:
     cross-validation ``cv_predictions_`` (out-of-fold predictions, NaN on anchor rows),
     ``cv_r2_``, ``cv_spearman_``, ``fold_`` (fold of each row, -1 for anchors) and
     ``fold_game_`` (the best setting's surrogate of each fold, trained without that fold).
+
+    >>> from surrogateshap.coalitions import all_coalitions
+    >>> masks = all_coalitions(3)
+    >>> values = masks @ np.array([1.0, 2.0, 3.0]) + 4.0 * (masks[:, 0] & masks[:, 1])
+    >>> surrogate = TreeSurrogate(params={"max_depth": 2, "n_estimators": 200, "learning_rate": 0.5}, cv=0)
+    >>> surrogate.fit(masks, values).shap_values_.round(2)
+    array([3., 4., 3.])
+    >>> surrogate.get_params()["cv"], round(surrogate.score(masks, values), 3)
+    (0, 1.0)
     """
 
     def __init__(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
-from ..coalitions import sample_coalitions
-from ..games import CachedGame
-from .attribution import Attribution
+from ..checks import check_int
+from ..coalitions import SAMPLERS
+from .base import SamplingEstimator
+from .result import Attribution
 from .surrogate import TreeSurrogate
 
 ADJUSTMENTS = (None, "msr")
@@ -26,6 +28,11 @@ def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: floa
     rather than weighting by inverse inclusion probabilities, removes the variance of the
     cell counts; a size whose sample lacks coalitions with (or without) player i adds
     nothing for i. With every coalition sampled the estimate is exact.
+
+    >>> from surrogateshap.coalitions import all_coalitions
+    >>> masks = all_coalitions(3)
+    >>> msr_residual_shapley(masks, masks @ np.array([1.0, 2.0, 3.0]), 0.0, 6.0)
+    array([1., 2., 3.])
     """
     n = masks.shape[1]
     sizes = masks.sum(axis=1)
@@ -44,55 +51,22 @@ def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: floa
     return phi
 
 
-def surrogate_shap(
-    game: CachedGame,
-    budget: int,
-    seed: int = 0,
-    sampler: str = "shapley",
-    paired: bool = False,
-    **options: Any,
-) -> Attribution:
-    """SurrogateSHAP values of ``game`` from at most ``budget`` evaluated coalitions.
+class SurrogateSHAP(SamplingEstimator):
+    """SurrogateSHAP: sample coalitions, fit a tree surrogate, read its exact Shapley values.
 
-    Samples coalitions (``sampler``, ``paired``; the empty and the full coalition always
-    included), evaluates the game on them once, and hands them to
-    :func:`surrogate_shap_from_values` (``options`` are its keyword arguments).
-    """
-    sample = sample_coalitions(game.n_players, budget, sampler, seed=seed, paired=paired)
-    values = game(sample.masks)
-    att = surrogate_shap_from_values(sample.masks, values, seed=seed, **options)
-    att.n_evaluations = game.n_evaluations
-    att.diagnostics.update({"sampler": sampler, "paired": paired})
-    return att
-
-
-def surrogate_shap_from_values(
-    masks: np.ndarray,
-    values: np.ndarray,
-    seed: int = 0,
-    params: dict[str, Any] | None = None,
-    param_grid: dict[str, list[Any]] | None = None,
-    cv: int = 5,
-    n_bootstrap: int = 20,
-    adjust: str | None = None,
-    base: str | None = None,
-) -> Attribution:
-    """SurrogateSHAP values from coalitions already evaluated (e.g. retraining results).
-
-    ``masks`` (k, n) must contain the empty and the full coalition; within each size the
-    other coalitions should be a uniform draw (as every sampler here makes them).
-
-    1. Fit :class:`TreeSurrogate` (parameters by ``cv``-fold cross-validation over
-       ``param_grid``, or fixed ``params``; ``base="linear"`` boosts the trees from the
-       Shapley-kernel linear fit, with "no trees" among the candidates).
-    2. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
+    1. Sample coalitions (``sampler``, ``paired``; the empty and the full coalition always
+       included) and evaluate the game on them once.
+    2. Fit :class:`~surrogateshap.estimators.surrogate.TreeSurrogate` (parameters by ``cv``-fold
+       cross-validation over ``param_grid``, or fixed ``params``; ``base="linear"`` boosts the
+       trees from the Shapley-kernel linear fit, with "no trees" among the candidates).
+    3. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
        cross-checked against the exact path decomposition.
-    3. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
+    4. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
        adjustment. For each fold k, ``phi(f_-k)`` plus the maximum-sample-reuse estimate of
        the Shapley values of the residual ``v - f_-k`` on fold k's coalitions (out-of-fold
        residuals, :func:`msr_residual_shapley`); averaged over folds. ``std`` is then the
        spread across folds divided by sqrt(folds).
-    4. Efficiency: the surrogate's values sum to ``f(N) - f(empty)``, not to the game's
+    5. Efficiency: the surrogate's values sum to ``f(N) - f(empty)``, not to the game's
        ``v(N) - v(empty)``. The difference is split equally among the players (the
        minimum-norm shift that restores efficiency; it is the Shapley value of the residual
        game when only its empty and full values are known). The shift is reported in
@@ -101,82 +75,149 @@ def surrogate_shap_from_values(
     Without adjustment ``std`` comes from ``n_bootstrap`` refits (best parameters) on
     bootstrap resamples of the coalitions, empty and full always kept (0 turns it off).
     ``interactions`` is the surrogate's exact pairwise Shapley interaction matrix, its
-    diagonal the final values.
+    diagonal the final values; ``surrogate`` the fitted ``TreeSurrogate``.
+
+    Parameters
+    ----------
+    budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
+    sampler, paired : the coalition sampler (:func:`~surrogateshap.coalitions.sample_coalitions`).
+    params, param_grid, cv, base : the surrogate (:class:`~surrogateshap.estimators.surrogate.TreeSurrogate`).
+    n_bootstrap : bootstrap refits for ``std``.
+    adjust : None or ``"msr"``.
+
+    >>> from surrogateshap.games import MoebiusGame
+    >>> game = MoebiusGame(np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], bool), np.array([1.0, 2.0, 3.0]))
+    >>> att = SurrogateSHAP(budget=8, params={"max_depth": 2, "n_estimators": 50, "learning_rate": 0.5},
+    ...                     cv=0, n_bootstrap=0).estimate(game)
+    >>> att.values.round(2), float(att.interactions[0, 1].round(2))
+    (array([2.5, 3.5, 0. ]), 3.0)
     """
-    if adjust not in ADJUSTMENTS:
-        raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {adjust!r}.")
-    if adjust == "msr" and cv < 2:
-        raise ValueError("adjust='msr' needs out-of-fold residuals: use cv >= 2.")
-    masks = np.asarray(masks, dtype=bool)
-    values = np.asarray(values, dtype=np.float64)
-    n = masks.shape[1]
-    empty, full = ~masks.any(axis=1), masks.all(axis=1)
-    if not empty.any() or not full.any():
-        raise ValueError(
-            "SurrogateSHAP needs the value of the empty and of the full coalition among the evaluated "
-            "coalitions (they fix v_empty and v_full); add both rows."
+
+    name = "surrogateshap"
+
+    def __init__(
+        self,
+        budget: int | None = None,
+        seed: int = 0,
+        sampler: str = "shapley",
+        paired: bool = False,
+        params: dict[str, Any] | None = None,
+        param_grid: dict[str, list[Any]] | None = None,
+        cv: int = 5,
+        n_bootstrap: int = 20,
+        adjust: str | None = None,
+        base: str | None = None,
+    ) -> None:
+        super().__init__(budget, seed)
+        self.sampler = sampler
+        self.paired = paired
+        self.params = params
+        self.param_grid = param_grid
+        self.cv = cv
+        self.n_bootstrap = n_bootstrap
+        self.adjust = adjust
+        self.base = base
+
+    def _check(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {SAMPLERS}.")
+        if self.adjust not in ADJUSTMENTS:
+            raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}.")
+        check_int(self.cv, "cv", 0)
+        check_int(self.n_bootstrap, "n_bootstrap", 0)
+        if self.adjust == "msr" and self.cv < 2:
+            raise ValueError("adjust='msr' needs out-of-fold residuals: use cv >= 2.")
+
+    def _estimate(self, game: object) -> Attribution:
+        game = self._cached(game)
+        sample = self._sample(game.n_players, self.sampler, self.paired)
+        values = game(sample.masks)
+        att = self._from_values(sample.masks, values)
+        att.n_evaluations = game.n_evaluations
+        att.diagnostics.update({"sampler": self.sampler, "paired": self.paired})
+        return att
+
+    def estimate_from_values(self, masks: np.ndarray, values: np.ndarray) -> Attribution:
+        """SurrogateSHAP values from coalitions already evaluated (e.g. retraining results).
+
+        ``masks`` (k, n) must contain the empty and the full coalition; within each size the
+        other coalitions should be a uniform draw (as every sampler here makes them). ``budget``,
+        ``sampler`` and ``paired`` play no part.
+        """
+        self.check()
+        return self._from_values(masks, values)
+
+    def _from_values(self, masks: np.ndarray, values: np.ndarray) -> Attribution:
+        masks = np.asarray(masks, dtype=bool)
+        values = np.asarray(values, dtype=np.float64)
+        n = masks.shape[1]
+        empty, full = ~masks.any(axis=1), masks.all(axis=1)
+        if not empty.any() or not full.any():
+            raise ValueError(
+                "SurrogateSHAP needs the value of the empty and of the full coalition among the evaluated "
+                "coalitions (they fix v_empty and v_full); add both rows."
+            )
+        order = np.concatenate([[np.argmax(empty), np.argmax(full)], np.flatnonzero(~empty & ~full)])
+        masks, values = masks[order], values[order]
+        v_empty, v_full = float(values[0]), float(values[1])
+        surrogate = TreeSurrogate(
+            params=self.params, param_grid=self.param_grid, cv=self.cv, seed=self.seed, base=self.base
+        ).fit(masks, values)
+        plain = surrogate.shap_values_.copy()
+        diagnostics: dict[str, Any] = {
+            "n_coalitions": int(masks.shape[0]),
+            "best_params": surrogate.best_params_,
+            "cv_r2": surrogate.cv_r2_,
+            "cv_spearman": surrogate.cv_spearman_,
+            "adjust": self.adjust,
+            "base": self.base,
+        }
+        std = None
+        if self.adjust == "msr":
+            n_folds = len(surrogate.fold_game_)
+            estimates = []
+            for fold, fold_game in enumerate(surrogate.fold_game_):
+                rows = np.flatnonzero(surrogate.fold_ == fold)
+                r_empty, r_full = values[:2] - fold_game(masks[:2])
+                residuals = values[rows] - fold_game(masks[rows])
+                correction = msr_residual_shapley(masks[rows], residuals, r_empty, r_full)
+                estimates.append(fold_game.shapley_values() + correction)
+            estimates = np.array(estimates)
+            phi = estimates.mean(axis=0)
+            std = estimates.std(axis=0, ddof=1) / np.sqrt(n_folds)
+            diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
+        else:
+            phi = plain
+            if self.n_bootstrap:
+                std = self._bootstrap_std(
+                    lambda rows, b: self._refit_values(surrogate, masks, values, rows, b),
+                    [[np.array([row]) for row in range(2, masks.shape[0])]], self.n_bootstrap, stream=3,
+                )
+        shift = (v_full - v_empty - phi.sum()) / n
+        phi = phi + shift
+        diagnostics["efficiency_shift"] = float(shift)
+        interactions = surrogate.interactions_.copy()
+        np.fill_diagonal(interactions, phi)
+        return Attribution(
+            values=phi,
+            std=std,
+            interactions=interactions,
+            v_empty=v_empty,
+            v_full=v_full,
+            method=self.name,
+            n_evaluations=int(masks.shape[0]),
+            surrogate=surrogate,
+            diagnostics=diagnostics,
         )
-    order = np.concatenate([[np.argmax(empty), np.argmax(full)], np.flatnonzero(~empty & ~full)])
-    masks, values = masks[order], values[order]
-    v_empty, v_full = float(values[0]), float(values[1])
-    surrogate = TreeSurrogate(params=params, param_grid=param_grid, cv=cv, seed=seed, base=base).fit(masks, values)
-    plain = surrogate.shap_values_.copy()
-    diagnostics: dict[str, Any] = {
-        "n_coalitions": int(masks.shape[0]),
-        "best_params": surrogate.best_params_,
-        "cv_r2": surrogate.cv_r2_,
-        "cv_spearman": surrogate.cv_spearman_,
-        "adjust": adjust,
-        "base": base,
-    }
-    std = None
-    if adjust == "msr":
-        n_folds = len(surrogate.fold_game_)
-        estimates = []
-        for fold, fold_game in enumerate(surrogate.fold_game_):
-            rows = np.flatnonzero(surrogate.fold_ == fold)
-            r_empty, r_full = values[:2] - fold_game(masks[:2])
-            residuals = values[rows] - fold_game(masks[rows])
-            correction = msr_residual_shapley(masks[rows], residuals, r_empty, r_full)
-            estimates.append(fold_game.shapley_values() + correction)
-        estimates = np.array(estimates)
-        phi = estimates.mean(axis=0)
-        std = estimates.std(axis=0, ddof=1) / np.sqrt(n_folds)
-        diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
-    else:
-        phi = plain
-        if n_bootstrap:
-            std = _bootstrap_std(masks, values, surrogate, n_bootstrap, seed)
-    shift = (v_full - v_empty - phi.sum()) / n
-    phi = phi + shift
-    diagnostics["efficiency_shift"] = float(shift)
-    interactions = surrogate.interactions_.copy()
-    np.fill_diagonal(interactions, phi)
-    return Attribution(
-        values=phi,
-        std=std,
-        interactions=interactions,
-        v_empty=v_empty,
-        v_full=v_full,
-        method="surrogateshap",
-        n_evaluations=int(masks.shape[0]),
-        surrogate=surrogate,
-        diagnostics=diagnostics,
-    )
+
+    def _refit_values(
+        self, surrogate: TreeSurrogate, masks: np.ndarray, values: np.ndarray, rows: np.ndarray, b: int
+    ) -> np.ndarray:
+        """The Shapley values of a refit (best parameters, no CV) on the resampled ``rows`` plus the anchors."""
+        rows = np.concatenate([[0, 1], rows])
+        refit = clone(surrogate).set_params(params=surrogate.best_params_, cv=0, seed=self.seed + 1 + b)
+        return refit.fit(masks[rows], values[rows]).tree_game_.shapley_values()
 
 
 def _efficient(phi: np.ndarray, total: float) -> np.ndarray:
     return phi + (total - phi.sum()) / phi.size
-
-
-def _bootstrap_std(masks, values, surrogate: TreeSurrogate, n_bootstrap: int, seed: int) -> np.ndarray:
-    """Standard deviation of the surrogate's Shapley values over bootstrap refits."""
-    rng = np.random.default_rng([seed, 3])
-    sampled = np.arange(2, masks.shape[0])
-    boots = []
-    for b in range(n_bootstrap):
-        rows = np.concatenate([[0, 1], rng.choice(sampled, size=sampled.size, replace=True)])
-        refit = TreeSurrogate(params=surrogate.best_params_, cv=0, seed=seed + 1 + b, base=surrogate.base)
-        refit.fit(masks[rows], values[rows])
-        boots.append(refit.tree_game_.shapley_values())
-    return np.std(boots, axis=0, ddof=1)

@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..estimators.attribution import Attribution
+from ..estimators import ESTIMATORS
+from ..estimators.result import Attribution
 from ..io import jsonable
 
 SCHEMA_FILE = "attribution_schema.json"
-# Methods whose values need not sum to v_full - v_empty.
-NON_EFFICIENT_METHODS = frozenset({"loo"})
 
 
 @dataclass
@@ -35,7 +34,7 @@ class UtilityResult:
     Attributes
     ----------
     name : the utility's name, e.g. ``"fid"`` or ``"marker_rate"``.
-    attribution : its :class:`~surrogateshap.estimators.attribution.Attribution`; ``players``
+    attribution : its :class:`~surrogateshap.estimators.result.Attribution`; ``players``
         must be the contributor ids in order. ``.surrogate`` may be None (methods other
         than ``"surrogateshap"``).
     higher_is_better : True when a larger utility is a better model (Inception Score), False
@@ -258,7 +257,8 @@ def _semantic_problems(doc: Mapping[str, Any]) -> list[str]:
     utilities = doc.get("utilities")
     if not isinstance(utilities, Mapping):
         return problems
-    efficient = doc.get("method") not in NON_EFFICIENT_METHODS
+    method = ESTIMATORS.get(doc.get("method"))
+    efficient = method is None or method.efficient
     for name, util in utilities.items():
         if not isinstance(util, Mapping):
             continue

@@ -1,0 +1,44 @@
+"""Argument checks shared by every public entry point, so one mistake always gets one message.
+
+>>> check_int(np.int64(3), "budget", minimum=2)
+3
+>>> check_int(2.5, "budget", minimum=2)
+Traceback (most recent call last):
+...
+ValueError: budget must be an integer of at least 2, got 2.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int", "is_int"]
+
+
+def is_int(value: Any) -> bool:
+    """True for Python and numpy integers; False for bools, floats (even ``3.0``), strings and None.
+
+    >>> [is_int(v) for v in (3, np.int32(3), True, 3.0, "3")]
+    [True, True, False, False, False]
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: Any, name: str, minimum: int = 0, *, hint: str = "") -> int:
+    """``value`` as a plain ``int``, or a ValueError saying that ``name`` must be an integer >= ``minimum``.
+
+    ``hint`` (a sentence) is appended to the message, e.g. why the minimum is what it is.
+
+    >>> check_int(16, "batch_size", minimum=1)
+    16
+    >>> check_int(0, "batch_size", minimum=1, hint="Give at least one row per batch.")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be an integer of at least 1, got 0. Give at least one row per batch.
+    """
+    if not is_int(value) or value < minimum:
+        message = f"{name} must be an integer of at least {minimum}, got {value!r}."
+        raise ValueError(f"{message} {hint}" if hint else message)
+    return int(value)
