@@ -1,7 +1,7 @@
 """Coalition-decomposable torchmetrics utilities (installed as ``surrogateshap.metrics``)."""
 
 from .aesthetic import AestheticScorer, ContributorAestheticScore, LaionAestheticMLP, load_aesthetic_head
-from .base import ContributorMetric, membership_matrix
+from .base import ContributorMetric, MissingSamplesError, membership_matrix
 from .cluster_entropy import ContributorClusterEntropy, fit_ward_centers
 from .extractors import CleanFIDInception, HFImageEmbedding
 from .fid import ContributorFID, frechet_distance_batch, load_reference_statistics, save_reference_statistics
@@ -27,6 +27,7 @@ __all__ = [
     "ContributorVendiScore",
     "HFImageEmbedding",
     "LaionAestheticMLP",
+    "MissingSamplesError",
     "PairedLPIPSScorer",
     "fit_ward_centers",
     "frechet_distance_batch",

@@ -25,6 +25,19 @@ from torch import Tensor
 from torchmetrics import Metric
 
 
+class MissingSamplesError(ValueError):
+    """A coalition holds a contributor (metric column) that has no samples; ``coalition`` and ``column`` say
+    which (row of the masks, column index), so a caller that knows the columns' names can name it."""
+
+    def __init__(self, coalition: int, column: int) -> None:
+        super().__init__(
+            f"contributor {column} is in coalition {coalition} but has no samples in the bank; generate samples "
+            "for it or drop it from the players."
+        )
+        self.coalition = coalition
+        self.column = column
+
+
 def membership_matrix(contributors: Tensor | np.ndarray, num_contributors: int) -> Tensor:
     """Turn contributor indices ``(N,)`` or a membership matrix ``(N, C)`` into float64 ``(N, C)``.
 
@@ -107,6 +120,12 @@ class ContributorMetric(Metric):
         )
         self._init_contributor_states(c)
 
+    def mass(self) -> Tensor:
+        """(C,) float64 membership mass fed into each column so far: its number of samples (hard
+        membership) or its summed responsibilities (soft). Zero before any update."""
+        self._require_setup()
+        return self.count.detach().clone()
+
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         # a metric created without num_contributors learns it from the saved states
         if self.num_contributors is None and prefix + "count" in state_dict:
@@ -171,11 +190,7 @@ class ContributorMetric(Metric):
             )
         lacking = masks_t & (self.count <= 0)
         if lacking.any():
-            row, who = (int(v) for v in torch.nonzero(lacking)[0])
-            raise ValueError(
-                f"contributor {who} is in coalition {row} but has no samples in the bank; generate samples "
-                "for it or drop it from the players."
-            )
+            raise MissingSamplesError(*(int(v) for v in torch.nonzero(lacking)[0]))
         safe_count = torch.where(self.count > 0, self.count, torch.ones_like(self.count))
         return share / totals / safe_count
 

@@ -107,16 +107,18 @@ def test_values_match_numpy_for_random_coalitions(data, bank):
     for metric, reference in [(MeanScore("score"), numpy_mean_score), (Spread("feat"), numpy_spread)]:
         game = ProxyGame(bank, metric, v_empty=-7.5, batch_size=7)
         assert game.n_players == 5 and game.contributor_ids == IDS
-        assert metric._update_count == 0  # fed lazily
+        assert metric.update_count == 0  # fed lazily
         values = game(masks)
         assert values.dtype == np.float64 and values.shape == (40,)
         assert values[0] == -7.5
         expected = [reference(data, m) for m in masks[1:]]
         np.testing.assert_allclose(values[1:], expected, rtol=1e-10, atol=1e-10)
-        fed = metric._update_count
+        fed = metric.update_count
         game(masks[:3])
         game.prepare()
-        assert metric._update_count == fed  # the bank is fed once
+        assert metric.update_count == fed  # the bank is fed once
+        # the metric says how much of the bank each column holds: here, samples per contributor
+        np.testing.assert_array_equal(metric.mass().numpy(), np.bincount(bank.contributor_index, minlength=5))
 
 
 def test_players_follow_bank_contributor_ids(data, bank):
@@ -194,6 +196,12 @@ def test_contributor_without_samples_only_fails_when_needed(data):
     assert np.isfinite(game(mask[:1])).all()
     with pytest.raises(ValueError, match="'ghost' is in coalition 1 but has no samples"):
         game(mask)
+    # the metric alone names the column; the game translates it to the contributor id
+    from surrogateshap.metrics import MissingSamplesError
+
+    with pytest.raises(MissingSamplesError, match="contributor 5 is in coalition 1") as err:
+        game.metric.compute_coalitions(mask, game.weights)
+    assert (err.value.coalition, err.value.column) == (1, 5)
 
 
 def test_bad_inputs_raise_clear_errors(bank):

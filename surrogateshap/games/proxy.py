@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,10 +25,9 @@ from scipy import sparse
 
 from ..bank import ContributorBank
 from ..membership import SoftMembership
+from ..metrics.base import MissingSamplesError
 from .base import check_masks
 
-# attribute set on a metric fed by a ProxyGame: a weak reference to the bank (so it is fed once)
-_FED_ATTR = "_surrogateshap_fed_bank"
 _UPDATE_ROWS = 4096
 # a chunk's dense (rows, columns) membership stays under this many entries (32 MB of float64)
 _CHUNK_ENTRIES = 1 << 22
@@ -57,7 +55,7 @@ def _feed(
     ``scipy.sparse`` such as a ``SoftMembership`` cell matrix (made dense one chunk at a time);
     default: the bank's ``contributor_index``.
     """
-    if fresh_only and getattr(metric, "_update_count", 0):
+    if fresh_only and metric.update_called:
         raise ValueError(
             f"{type(metric).__name__} has already been updated with data; ProxyGame feeds the bank into "
             "the metric "
@@ -152,20 +150,19 @@ class ProxyGame:
         if membership is None:
             self.contributor_ids = bank.contributor_ids
             self.weights = _resolve_weights(weights, bank)
-            self._mass = bank.sample_mass()
         else:
             self._check_membership(membership, weights)
             self.contributor_ids = list(membership.contributor_ids)
             self.weights = membership.counts.sum(axis=1)
-            self._mass = membership.contributor_mass()
         self.n_players = len(self.contributor_ids)
+        self._fed = False
         self._v_empty: float | None = None
         self._base_bank: ContributorBank | None = None
         self._base_metric: Any = None
         if isinstance(v_empty, ContributorBank):
             self._check_base_bank(v_empty)
             self._base_bank = v_empty
-            self._base_metric = copy.deepcopy(metric) if not getattr(metric, "_update_count", 0) else None
+            self._base_metric = copy.deepcopy(metric) if not metric.update_called else None
         else:
             try:
                 value = float(v_empty)
@@ -241,14 +238,13 @@ class ProxyGame:
 
     def prepare(self) -> None:
         """Feed the bank into the metric now (otherwise done on the first call); idempotent."""
-        fed = getattr(self.metric, _FED_ATTR, None)
-        if fed is not None and fed() is self.bank:
+        if self._fed:
             return
         if self.membership is None:
             _feed(self.metric, self.bank, self.n_players)
         else:
             _feed(self.metric, self.bank, self.membership.n_cells, owners=self.membership.cell_matrix())
-        setattr(self.metric, _FED_ATTR, weakref.ref(self.bank))
+        self._fed = True
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         """Values of the coalitions ``masks`` ((k, n_players) bool) as a float64 array (k,)."""
@@ -260,25 +256,27 @@ class ProxyGame:
         rows = np.flatnonzero(~empty)
         if rows.size == 0:
             return out
-        lacking = masks[rows] & (self._mass <= 0)
-        if lacking.any():
-            r, who = np.argwhere(lacking)[0]
-            raise ValueError(
-                f"contributor {self.contributor_ids[who]!r} is in coalition {int(rows[r])} but has no "
-                "samples in the "
-                "bank; generate its samples (rerun generation) or drop it from the players."
-            )
         self.prepare()
         for start in range(0, rows.size, self.batch_size):
             chunk = rows[start : start + self.batch_size]
             with torch.no_grad():
                 if self.membership is None:
-                    values = self.metric.compute_coalitions(masks[chunk], self.weights)
+                    values = self._coalition_values(masks[chunk], chunk)
                 else:
-                    cell_mass = self.metric.count.detach().to("cpu", torch.float64).numpy()
+                    cell_mass = self.metric.mass().to("cpu", torch.float64).numpy()
                     values = self.metric.compute_mixtures(self.membership.coalition_alpha(masks[chunk], cell_mass))
             out[chunk] = torch.as_tensor(values).detach().to("cpu", torch.float64).numpy().reshape(-1)
         return out
+
+    def _coalition_values(self, masks: np.ndarray, rows: np.ndarray) -> Any:
+        """The metric's coalition values, a contributor without samples named by its id."""
+        try:
+            return self.metric.compute_coalitions(masks, self.weights)
+        except MissingSamplesError as err:
+            raise ValueError(
+                f"contributor {self.contributor_ids[err.column]!r} is in coalition {int(rows[err.coalition])} but "
+                "has no samples in the bank; generate its samples (rerun generation) or drop it from the players."
+            ) from None
 
     @classmethod
     def multi(
