@@ -221,6 +221,21 @@ class ContributorMetric(Metric):
         """``sum_x w_x^2`` for each row of ``alpha``."""
         return torch.einsum("ki,ij,kj->k", alpha, self.membership_gram, alpha)
 
+    def _size_lazy_state(self, name: str, incoming_state: Any) -> Any:
+        """Before a merge, size a lazily sized state ``name`` (dimension 1 still 0) on either side to the
+        other's shape; returns the incoming state to merge."""
+        other = (
+            incoming_state if isinstance(incoming_state, dict) else getattr(incoming_state, "metric_state", None)
+        )
+        if other is None or name not in other:
+            return incoming_state
+        local, incoming = getattr(self, name), other[name]
+        if local.shape[1] == 0 and incoming.shape[1] > 0:
+            setattr(self, name, torch.zeros_like(incoming, device=local.device))
+        elif incoming.shape[1] == 0 and local.shape[1] > 0:
+            return {**other, name: torch.zeros_like(local)}
+        return incoming_state
+
     # subclass hooks -----------------------------------------------------------------
     def _init_contributor_states(self, num_contributors: int) -> None:
         raise NotImplementedError

@@ -55,21 +55,6 @@ def cosine_distance(a: Tensor, b: Tensor) -> Tensor:
     )
 
 
-def _match_lazy_state(metric: Any, name: str, incoming_state: Any) -> Any:
-    """Before a merge, size a lazily sized state (dimension 1 still 0) on either side to the other."""
-    other = (
-        incoming_state if isinstance(incoming_state, dict) else getattr(incoming_state, "metric_state", None)
-    )
-    if other is None or name not in other:
-        return incoming_state
-    local, incoming = getattr(metric, name), other[name]
-    if local.shape[1] == 0 and incoming.shape[1] > 0:
-        setattr(metric, name, torch.zeros_like(incoming, device=local.device))
-    elif incoming.shape[1] == 0 and local.shape[1] > 0:
-        return {**other, name: torch.zeros_like(local)}
-    return incoming_state
-
-
 def _pair_denominator(sum_w2: Tensor) -> Tensor:
     """``1 - sum_w2``; refuse coalitions whose mixture is a single sample (no pair exists)."""
     denom = 1.0 - sum_w2
@@ -212,7 +197,7 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
         """Merge another metric's (or a state dict's) states, dropping the cached pair sums."""
         self._invalidate()
         if self.decomposable:
-            incoming_state = _match_lazy_state(self, "embedding_sum", incoming_state)
+            incoming_state = self._size_lazy_state("embedding_sum", incoming_state)
         super().merge_state(incoming_state)
 
     def _reduce_states(self, incoming_state: dict[str, Any]) -> None:

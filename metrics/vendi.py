@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .base import ContributorMetric
-from .pairwise import _match_lazy_state, normalized_embeddings
+from .pairwise import normalized_embeddings
 
 
 def vendi_from_eigenvalues(eigenvalues: Tensor, order: float = 1.0) -> Tensor:
@@ -97,7 +97,7 @@ class ContributorVendiScore(ContributorMetric):
 
     def merge_state(self, incoming_state: Any) -> None:
         """Merge another metric's (or a state dict's) states (sizes a still-empty state first)."""
-        super().merge_state(_match_lazy_state(self, "outer_sum", incoming_state))
+        super().merge_state(self._size_lazy_state("outer_sum", incoming_state))
 
     def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
         c, d = self.outer_sum.shape[0], self.outer_sum.shape[1]

@@ -97,30 +97,18 @@ def test_bad_construction_errors():
 
 
 def _set_manifest_flag(path: Path, value: bool) -> None:
-    """Give a manifest the ``"membership"`` flag that banks written before its retirement carry."""
+    """Give a manifest the ``"membership"`` flag of the pre-release bank-level membership format."""
     manifest = json.loads(path.read_text())
     path.write_text(json.dumps({**manifest, "membership": value}))
 
 
-def test_old_manifest_with_membership_false_loads_and_resumes(tmp_path):
-    bank, _ = make_bank()
-    bank.select("a").save(tmp_path)
-    assert "membership" not in json.loads((tmp_path / "manifest.json").read_text())
-    _set_manifest_flag(tmp_path / "manifest.json", False)
-    assert_same_bank(bank.select("a"), ContributorBank.load(tmp_path))
-    # resume into the old folder: the same writer, then a new rank manifest (without the flag)
-    ShardWriter(tmp_path, bank.n_examples, config=bank.config).append_bank(bank.select("b"))
-    bank.select("c").append_shard(tmp_path, rank=1)
-    assert json.loads((tmp_path / "manifest.json").read_text())["membership"] is False
-    assert existing_rows(tmp_path) == bank.row_keys()
-    assert_same_bank(bank, ContributorBank.load(tmp_path))
-
-
-def test_manifest_with_bank_level_membership_is_refused(tmp_path):
+@pytest.mark.parametrize("flag", [False, True])
+def test_manifest_of_the_pre_release_membership_format_is_refused(tmp_path, flag):
     bank, _ = make_bank()
     bank.save(tmp_path)
-    _set_manifest_flag(tmp_path / "manifest.json", True)
-    retired = r"bank-level soft membership was retired.*per unit of shared conditions.*SoftMembership"
+    assert "membership" not in json.loads((tmp_path / "manifest.json").read_text())
+    _set_manifest_flag(tmp_path / "manifest.json", flag)
+    retired = r"manifest.json has a `membership` key: .*pre-release format.*Regenerate the bank"
     with pytest.raises(ValueError, match=retired):
         ContributorBank.load(tmp_path)
     with pytest.raises(ValueError, match=retired):
@@ -201,7 +189,7 @@ def test_per_rank_shards_merge_in_plan_order(tmp_path):
     ):  # uneven, interleaved, like DDP predict
         writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config, rank=rank)
         for batch in np.array_split(part, 2):
-            writer.append_bank(bank._take(batch))
+            writer.append_bank(bank.take(batch))
     names = sorted(os.listdir(tmp_path))
     assert "manifest.json" not in names
     assert {"manifest.rank0.json", "manifest.rank1.json", "manifest.rank2.json"} <= set(names)
@@ -257,14 +245,14 @@ def test_truncated_shard_is_named(tmp_path):
 
 def test_missing_shard_is_named_and_writer_regenerates_it(tmp_path):
     bank, shard = _saved(tmp_path)
-    lost = {key for key in bank.row_keys() if key not in bank._take(np.arange(6)).row_keys()}
+    lost = {key for key in bank.row_keys() if key not in bank.take(np.arange(6)).row_keys()}
     shard.unlink()
     with pytest.raises(ValueError, match=r"shard-00001\.safetensors is listed in manifest\.json but missing"):
         ContributorBank.load(tmp_path)
     assert existing_rows(tmp_path) == bank.row_keys() - lost
     with pytest.warns(UserWarning, match="missing"):
         writer = ShardWriter(tmp_path, bank.n_examples, config=bank.config)
-    writer.append_bank(bank._take(np.arange(6, 12)))
+    writer.append_bank(bank.take(np.arange(6, 12)))
     assert_same_bank(bank, ContributorBank.load(tmp_path))
 
 
