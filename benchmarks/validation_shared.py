@@ -73,8 +73,8 @@ def one_twin_masks(n_digits: int, k: int, seed: int) -> np.ndarray:
 
 def run_coalitions(args: argparse.Namespace) -> Path:
     """Write ``full``, ``one00..`` and ``dm00..`` to the coalitions CSV."""
+    from surrogateshap.attribution import holdout_coalitions
     from surrogateshap.data.digits import DigitsPlanting
-    from surrogateshap.pipeline import holdout_coalitions
 
     ids = DigitsPlanting(condition="digit").contributor_ids
     one = one_twin_masks(len(ids) // 2, N_EACH, args.seed)

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..attribution import AttributionResult, EstimatorSettings, attribute_bank
 from ..bank import ContributorBank
 from ..contributors import ContributorRegistry
 from ..estimators import estimator_class
 from ..generation.backends.base import GenerationBackend
 from ..generation.plan import SamplingPlan, collate_plan_rows
-from ..membership import ConditionUnits, SoftMembership, condition_units
+from ..membership import ConditionUnits, condition_units
 from ..metrics.base import ContributorMetric
 from .bank_writer import BankWriter
 
@@ -224,24 +225,18 @@ class SurrogateShapCallback(pl.Callback):
         return empties
 
     def _attribute(
-        self, bank: ContributorBank, progress: bool, units: ConditionUnits | None, extractors: Mapping[str, Any]
-    ) -> tuple[list, dict[str, float], SoftMembership | None, dict[str, Any] | None]:
-        """Attribute every utility on ``bank``: (results, timings, soft membership, its summary)."""
-        from ..pipeline import attribute_bank
-
-        tic = time.perf_counter()
-        membership, info = self.membership.apply(units, bank, extractors)
-        seconds = time.perf_counter() - tic
+        self, bank: ContributorBank, progress: bool, units: ConditionUnits | None, extractors: Mapping[str, Any],
+        timings: Mapping[str, float | None] | None = None,
+    ) -> AttributionResult:
+        """Attribute every utility on ``bank`` through the attribution service."""
+        settings = EstimatorSettings(self.method, self.budget, self.seed, self.n_holdout, self.estimator_options)
         # outside inference mode: predict hooks run under torch.inference_mode, whose tensors the metrics'
         # states could not update in place later
         with torch.inference_mode(False), torch.no_grad():
-            results, timings = attribute_bank(
-                bank, self.utilities, self._empties(), method=self.method, budget=self.budget, seed=self.seed,
-                n_holdout=self.n_holdout, options=self.estimator_options, progress=progress, membership=membership,
+            return attribute_bank(
+                bank, self.utilities, self._empties(), settings, membership=self.membership, units=units,
+                extractors=extractors, roles=self.roles, timings=timings, progress=progress,
             )
-        if membership is not None:
-            timings["membership"] = seconds
-        return results, timings, membership, info
 
     def _condition_units(self, trainer: pl.Trainer) -> ConditionUnits | None:
         """The units of shared conditions of the datamodule's contributors (None without ``membership``)."""
@@ -327,41 +322,15 @@ class SurrogateShapCallback(pl.Callback):
         generated on ``units.registry``) and, for ``kind: soft``, the ``extractors`` of the
         ``membership.features``.
         """
-        from ..report import attribution_document, write_outputs
-
-        results, step_times, membership, info = self._attribute(bank, self.progress, units, extractors or {})
-        all_timings = {k: float(v) for k, v in (timings or {}).items() if v is not None}
-        all_timings.update(step_times)
-        if membership is None:
-            ids, n_examples = bank.contributor_ids, bank.n_examples
-        else:
-            ids = membership.contributor_ids
-            n_examples = dict(zip(ids, membership.counts.sum(axis=1).tolist()))
-        contributors = [
-            {"id": cid, "n_examples": n_examples[cid], **({"role": self.roles[cid]} if cid in self.roles else {})}
-            for cid in ids
-        ]
-        document = attribution_document(
-            contributors, results, method=self.method, budget=self.budget, timings=all_timings,
-            extra={"bank_samples": len(bank), **({"membership": info} if info else {})},
-        )
-        paths = write_outputs(out_dir, document, results)
-        if membership is not None:
-            paths["membership.npz"] = membership.save(Path(out_dir) / "membership.npz")
-        self.last_document_, self.last_results_, self.last_paths_ = document, results, paths
-        return document, results, paths
+        result = self._attribute(bank, self.progress, units, extractors or {}, timings)
+        paths = result.write(out_dir)
+        self.last_document_, self.last_results_, self.last_paths_ = result.document, result.results, paths
+        return result.document, result.results, paths
 
     def _log_document(self, trainer: pl.Trainer, document: Mapping[str, Any], paths: Mapping[str, Path]) -> None:
-        from lightning.pytorch.loggers import WandbLogger
+        from ..report import log_document
 
-        from ..report import log_scalars_to_logger, log_to_wandb
-
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                log_to_wandb(logger, document, paths)
-            else:
-                log_scalars_to_logger(logger, document, step=trainer.global_step)
-                logger.save()
+        log_document(trainer.loggers, document, paths, step=trainer.global_step)
 
     # ------------------------------------------------------------------ fit
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -381,7 +350,7 @@ class SurrogateShapCallback(pl.Callback):
     ) -> list:
         """Sample ``pl_module``'s model over the plan, attribute, log, record ``history``; returns the results."""
         bank = self.sample_bank(trainer, pl_module)
-        results, _, _, _ = self._attribute(bank, False, self._condition_units(trainer), self.extractors or {})
+        results = self._attribute(bank, False, self._condition_units(trainer), self.extractors or {}).results
         step = int(trainer.global_step)
         self.history = [row for row in self.history if row["epoch"] != epoch]  # a resumed epoch replaces its rows
         metrics: dict[str, float] = {}

@@ -5,6 +5,8 @@
 - ``surrogateshap estimate --values FILE.csv --out DIR``: attribute coalitions whose values were
   computed elsewhere (retraining runs, an external pipeline): one 0/1 column per contributor and a
   ``value`` column, one row per coalition, the empty and the full coalition included.
+- ``surrogateshap report --from DIR``: rebuild a finished run's ``attribution.csv``, plots and ``report.md``
+  from its ``attribution.json`` (after editing a contributor's role, or to re-plot).
 - ``surrogateshap retrain --coalitions FILE.csv --out DIR``: the digits retraining game (ground
   truth for validating the proxy): retrain the DDPM on each coalition and score it.
 - ``surrogateshap fit|predict --config FILE``: LightningCLI over the project's modules (train the
@@ -103,6 +105,15 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="regression adjustment of the surrogate's values (default none).")
     est.add_argument("--lower-is-better", action="store_true",
                      help="the value is a cost (e.g. FID): record higher_is_better = false.")
+
+    rep = sub.add_parser(
+        "report",
+        help="rebuild attribution.csv, plots and report.md of a finished run from its attribution.json.",
+        description="Read DIR/attribution.json (validated) and write attribution.csv, every plot, report.md and "
+        "attribution.json again, from the document alone: after editing a contributor's role in it, or to re-plot.",
+    )
+    rep.add_argument("--from", dest="run_dir", required=True, type=Path, help="the folder of a finished run.")
+    rep.add_argument("--out", type=Path, default=None, help="write the files here instead of into --from.")
     return parser
 
 
@@ -154,7 +165,7 @@ def _print_summary(document: dict, out: Path) -> None:
 
     import pandas as pd
 
-    from .report.document import attribution_csv
+    from .report import attribution_csv
 
     frame = pd.read_csv(io.StringIO(attribution_csv(document)))
     for name, part in frame.groupby("utility", sort=False):
@@ -167,22 +178,32 @@ def _print_summary(document: dict, out: Path) -> None:
 def _estimate_from_csv(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .estimators import SurrogateSHAP
-    from .report import UtilityResult, attribution_document, write_outputs
+    from .attribution import AttributionResult, EstimatorSettings, UtilityResult, contributor_entries
     from .retrain import read_coalitions
 
     names, masks = read_coalitions(args.values, value_column="value")  # validates the file
     frame = pd.read_csv(args.values)
     players = [c for c in frame.columns if c not in ("coalition", "value")]
-    estimator = SurrogateSHAP(seed=args.seed, cv=args.cv, n_bootstrap=args.bootstrap,
-                              adjust=None if args.adjust == "none" else args.adjust)
-    att = estimator.estimate_from_values(masks, frame["value"].to_numpy(float))
+    settings = EstimatorSettings(budget=len(names), seed=args.seed, options={
+        "cv": args.cv, "n_bootstrap": args.bootstrap, "adjust": None if args.adjust == "none" else args.adjust})
+    att = settings.estimator().estimate_from_values(masks, frame["value"].to_numpy(float))
     att.players = players
-    counts = [{"id": p, "n_examples": 1} for p in players]
     result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)
-    document = attribution_document(counts, [result], method="surrogateshap", budget=len(names), timings={})
-    write_outputs(args.out, document, [result])
-    _print_summary(document, args.out)
+    contributors = contributor_entries(players, dict.fromkeys(players, 1))
+    outcome = AttributionResult.from_results([result], contributors, settings)
+    outcome.write(args.out)
+    _print_summary(outcome.document, args.out)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report import rebuild_outputs
+
+    if not (args.run_dir / "attribution.json").is_file():
+        raise FileNotFoundError(
+            f"{args.run_dir} has no attribution.json; give --from the output folder of a finished run."
+        )
+    paths = rebuild_outputs(args.run_dir, args.out)
+    print(f"rebuilt {len(paths)} files in {args.out or args.run_dir} from {args.run_dir / 'attribution.json'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             _estimate_from_csv(args)
         elif args.command == "retrain":
             _retrain(args)
+        elif args.command == "report":
+            _report(args)
         else:
             _run_setting(args)
     except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:

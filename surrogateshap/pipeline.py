@@ -1,7 +1,7 @@
 """From a config to attribution outputs: banks -> proxy games -> SurrogateSHAP -> files, plots, W&B.
 
-:func:`attribute_bank` is the bank-level step (used by the command line and by
-``SurrogateShapCallback``); :func:`run_attribution` runs a whole configured setting.
+:func:`run_attribution` runs a whole configured setting: it generates the banks (resuming), hands them
+to the attribution service (:func:`surrogateshap.attribution.attribute_bank`) and writes the outputs.
 
 Config sections read by :func:`run_attribution` (see ``configs/digits.yaml``):
 
@@ -21,114 +21,33 @@ Config sections read by :func:`run_attribution` (see ``configs/digits.yaml``):
   with ``classifier`` options of :class:`~surrogateshap.responsibility.ResponsibilityModel`;
   ``kind: shares`` is the paper's proxy on the same bank (responsibilities = data shares).
 - ``utilities``: name -> ``ContributorMetric`` (class_path / init_args).
-- ``estimator``: ``method``, ``budget``, ``seed``, ``n_holdout`` and ``options`` (estimator options).
+- ``estimator``: ``method``, ``budget``, ``seed``, ``n_holdout`` and ``options``
+  (:class:`~surrogateshap.attribution.EstimatorSettings`).
 - ``trainer`` (optional): Lightning Trainer arguments for generation (accelerator, precision...).
 - ``wandb`` (optional): ``project``, ``name``, ``enabled``.
 """
 
 from __future__ import annotations
 
-import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .attribution import AttributionResult, EstimatorSettings, attribute_bank, resolve_v_empty
 from .bank import ContributorBank
-from .coalitions import sample_coalitions
-from .estimators import estimate
-from .evaluation import lds
-from .games import CachedGame
-from .games.proxy import ProxyGame
 
-__all__ = ["AttributionRun", "attribute_bank", "holdout_coalitions", "run_attribution"]
-
-
-def holdout_coalitions(n_players: int, n_holdout: int, seed: int) -> np.ndarray:
-    """``n_holdout`` distinct coalitions drawn with the datamodel distribution (alpha = 0.5), for LDS.
-
-    Drawn from a seed stream separate from the estimator's, so they are held out from its fit
-    up to chance coincidences; the empty and the full coalition are left out.
-    """
-    sample = sample_coalitions(n_players, n_holdout + 2, "datamodel", seed=seed + 7919, alpha=0.5)
-    masks = sample.masks
-    return masks[masks.any(axis=1) & ~masks.all(axis=1)]
-
-
-def attribute_bank(
-    bank: ContributorBank,
-    utilities: Mapping[str, Any],
-    v_empty: Mapping[str, float | ContributorBank],
-    *,
-    method: str = "surrogateshap",
-    budget: int = 256,
-    seed: int = 0,
-    n_holdout: int = 24,
-    options: Mapping[str, Any] | None = None,
-    weights: Sequence[float] | Mapping[str, float] | None = None,
-    membership: Any = None,
-    progress: bool = True,
-) -> tuple[list, dict[str, float]]:
-    """Attribute every utility on ``bank``: one proxy game each, estimated and scored by LDS.
-
-    ``utilities`` maps names to fresh ``ContributorMetric`` objects (deep-copied, so the caller's
-    are left untouched); ``v_empty`` gives each one's empty-coalition value (a number or a bank of
-    the base model). With a ``SoftMembership`` the bank holds units of shared conditions and the
-    players are the membership's contributors. Returns the
-    :class:`~surrogateshap.report.UtilityResult` list and timings (``utility_evaluation``,
-    ``estimation`` seconds).
-    """
-    from tqdm.auto import tqdm
-
-    from .report import UtilityResult
-
-    results, timings = [], {"utility_evaluation": 0.0, "estimation": 0.0}
-    players = bank.contributor_ids if membership is None else membership.contributor_ids
-    holdout = holdout_coalitions(len(players), n_holdout, seed) if n_holdout else None
-    for name in tqdm(list(utilities), desc="attributing", unit="utility", disable=not progress):
-        metric = copy.deepcopy(utilities[name])
-        game = CachedGame(ProxyGame(bank, metric, v_empty[name], weights=weights, membership=membership))
-        # the estimator's evaluations and its fitting are timed apart through the cache's own clock
-        start = time.perf_counter()
-        attribution = estimate(game, method, budget=budget, seed=seed, **dict(options or {}))
-        total = time.perf_counter() - start
-        attribution.players = list(players)
-        evaluation = game.seconds
-        score = None
-        if holdout is not None and len(holdout) >= 3:
-            tic = time.perf_counter()
-            observed = game.game(holdout)
-            evaluation += time.perf_counter() - tic
-            score = lds(attribution, holdout, observed)
-        timings["utility_evaluation"] += evaluation
-        timings["estimation"] += total - game.seconds
-        higher = getattr(metric, "higher_is_better", None)
-        results.append(
-            UtilityResult(
-                name=name,
-                attribution=attribution,
-                higher_is_better=bool(higher) if higher is not None else True,
-                lds=score,
-                n_holdout=0 if holdout is None else int(len(holdout)),
-            )
-        )
-    return results, timings
+__all__ = ["AttributionRun", "run_attribution"]
 
 
 @dataclass
-class AttributionRun:
-    """What :func:`run_attribution` produced: results, the output document and the files written."""
+class AttributionRun(AttributionResult):
+    """What :func:`run_attribution` produced: the attribution result, the files written, the bank, W&B's message."""
 
-    results: list
-    document: dict[str, Any]
-    paths: dict[str, Path]
-    bank: ContributorBank
+    paths: dict[str, Path] = field(default_factory=dict)
+    bank: ContributorBank | None = None
     wandb_message: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    membership: Any = None
 
 
 def _section(config: Mapping[str, Any], key: str) -> Any:
@@ -156,11 +75,12 @@ def run_attribution(
     from .config import instantiate
     from .contributors import ContributorRegistry
     from .generation import SamplingPlan, generate_bank
-    from .report import attribution_document, log_to_wandb, start_wandb_run, write_outputs
+    from .report import log_to_wandb, start_wandb_run
     from .responsibility import MembershipSpec
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    settings = EstimatorSettings.from_config(config.get("estimator"))
     timings: dict[str, float] = {}
     registry = instantiate(_section(config, "contributors"), "config.contributors")
     if not isinstance(registry, ContributorRegistry):
@@ -194,7 +114,7 @@ def run_attribution(
     timings["generation"] = time.perf_counter() - tic
 
     utilities = instantiate(_section(config, "utilities"), "config.utilities")
-    empties: dict[str, Any] = dict(config.get("v_empty") or {})
+    base_bank = None
     base_cfg = config.get("base")
     if base_cfg:
         tic = time.perf_counter()
@@ -202,55 +122,30 @@ def run_attribution(
         base_plan = SamplingPlan(plan_registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed)
         base_bank = generate_bank(base_backend, base_plan, extractors, out / "base_bank", **gen_args)
         timings["base_generation"] = time.perf_counter() - tic
-        for name in utilities:
-            empties.setdefault(name, base_bank)
-    missing = [name for name in utilities if empties.get(name) is None]
-    if missing:
-        raise ValueError(
-            f"no v_empty for utilities {missing}: give a `base` model section (its bank measures the empty "
-            "coalition) or numbers under `v_empty`."
-        )
-    tic = time.perf_counter()
-    membership, membership_info = spec.apply(units, bank, extractors)
-    if membership is not None:
-        timings["membership"] = time.perf_counter() - tic
-        membership.save(out / "membership.npz")  # the responsibility of every bank sample (sparse)
-    est = dict(config.get("estimator") or {})
-    method, budget = est.get("method", "surrogateshap"), int(est.get("budget", 256))
-    results, step_times = attribute_bank(
-        bank, utilities, empties, method=method, budget=budget, seed=int(est.get("seed", 0)),
-        n_holdout=int(est.get("n_holdout", 24)), options=est.get("options") or {}, membership=membership,
+    empties = resolve_v_empty(list(utilities), config.get("v_empty"), base_bank)
+    roles = dict(instantiate(config.get("roles") or {}, "config.roles"))
+    result = attribute_bank(
+        bank, utilities, empties, settings, membership=spec, units=units, extractors=extractors, roles=roles,
+        timings=timings, extra={"samples_per_contributor": plan_cfg.get("samples_per_contributor")},
         progress=progress,
     )
-    timings.update(step_times)
-    roles = dict(instantiate(config.get("roles") or {}, "config.roles"))
-    contributors = [
-        {"id": cid, "n_examples": int(registry.n_examples[cid]), **({"role": roles[cid]} if cid in roles else {})}
-        for cid in registry.contributor_ids
-    ]
-    document = attribution_document(
-        contributors, results, method=method, budget=budget, timings=timings,
-        extra={
-            "bank_samples": len(bank), "samples_per_contributor": plan_cfg.get("samples_per_contributor"),
-            **({"membership": membership_info} if membership_info else {}),
-        },
-    )
     tic = time.perf_counter()
-    paths = write_outputs(out, document, results)
-    timings["report"] = time.perf_counter() - tic
-    message = ""
+    paths = result.write(out)
+    run = AttributionRun(result.results, result.document, result.membership, result.timings, paths, bank)
+    run.timings["report"] = time.perf_counter() - tic
     wandb_cfg = dict(config.get("wandb") or {})
     if use_wandb is None:
         use_wandb = bool(wandb_cfg.get("enabled", True))
     if use_wandb:
-        run, message = start_wandb_run(
+        wandb_run, message = start_wandb_run(
             out, project=wandb_cfg.get("project", "surrogateshap"), name=wandb_cfg.get("name"),
-            config={"estimator": est, "plan": plan_cfg},
+            config={"estimator": settings.to_dict(), "plan": plan_cfg},
         )
-        if run is not None:
+        if wandb_run is not None:
             try:
-                log_to_wandb(run, document, paths)
-                message = message or f"W&B run logged to {run.dir}"
+                log_to_wandb(wandb_run, run.document, paths)
+                message = message or f"W&B run logged to {wandb_run.dir}"
             finally:
-                run.finish()
-    return AttributionRun(results, document, paths, bank, message, timings, membership)
+                wandb_run.finish()
+        run.wandb_message = message
+    return run

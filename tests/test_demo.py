@@ -170,3 +170,17 @@ def test_another_planting_trains_its_own_generator_once(tmp_path):
     assert ensure_generator(config, tmp_path, max_steps=2, progress=False) == model  # cached, not retrained
     assert (model / "training.json").stat().st_mtime_ns == stamp
     assert Path(model).parent == tmp_path / "models"
+
+
+def test_report_from_the_run_folder_rebuilds_every_output_identically(demo_run, tmp_path):
+    out, run = demo_run
+    assert main(["report", "--from", str(out), "--out", str(tmp_path)]) == 0
+    rebuilt = {p.name for p in tmp_path.iterdir()}
+    assert rebuilt == set(run.paths) - {"membership.npz"}
+    assert any(name.startswith("surrogate_cv_") for name in rebuilt)
+    for name in rebuilt:
+        if name.endswith(".png"):
+            with Image.open(out / name) as a, Image.open(tmp_path / name) as b:
+                assert np.array_equal(np.asarray(a), np.asarray(b)), name
+        else:
+            assert (out / name).read_bytes() == (tmp_path / name).read_bytes(), name

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from surrogateshap import MoebiusGame, estimate
+from surrogateshap.attribution import UtilityResult, attribution_document
+from surrogateshap.cli import main
 from surrogateshap.report import (
-    UtilityResult,
-    attribution_document,
     load_attribution_document,
     log_scalars_to_logger,
     log_to_wandb,
@@ -77,11 +77,15 @@ def test_document_matches_the_contract(doc, results):
     assert len(fid["interactions"]) == 6 and all(len(row) == 6 for row in fid["interactions"])
     assert fid["surrogate"]["holdout_r2"] == pytest.approx(att.surrogate.cv_r2_)
     assert fid["surrogate"]["holdout_spearman"] == pytest.approx(att.surrogate.cv_spearman_)
+    # the out-of-fold fit of every held-out coalition (the anchors are never held out)
+    held = np.isfinite(att.surrogate.cv_predictions_)
+    assert fid["surrogate"]["out_of_fold"] == {"values": att.surrogate.train_values_[held].tolist(),
+                                               "predictions": att.surrogate.cv_predictions_[held].tolist()}
     assert fid["higher_is_better"] is False and fid["lds"] == 0.8 and fid["n_holdout"] == 20
     assert abs(fid["efficiency_gap"]) < 1e-9
     assert doc["utilities"]["marker_rate"]["lds"] is None  # NaN -> null
     exact = doc["utilities"]["aesthetic"]
-    assert exact["surrogate"] == {"holdout_r2": None, "holdout_spearman": None}
+    assert exact["surrogate"] == {"holdout_r2": None, "holdout_spearman": None, "out_of_fold": None}
     assert exact["std"] is None
     assert doc["timings"] == {"bank": 1.5, "estimate": 2.0} and type(doc["seed"]) is int
 
@@ -150,8 +154,8 @@ def _no_temporaries(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
 
 
-def test_write_outputs(tmp_path, doc, results):
-    paths = write_outputs(tmp_path / "out", doc, results)
+def test_write_outputs(tmp_path, doc):
+    paths = write_outputs(tmp_path / "out", doc)
     out = tmp_path / "out"
     expected = {"attribution.json", "attribution.csv", "report.md"}
     for stem in ("fid", "marker_rate", "aesthetic"):
@@ -237,7 +241,7 @@ def offline_wandb(monkeypatch, tmp_path):
 
 
 def test_wandb_offline_run(offline_wandb, tmp_path, doc, results):
-    paths = write_outputs(tmp_path, doc, results)
+    paths = write_outputs(tmp_path, doc)
 
     class FakeWandbLogger:  # what log_to_wandb needs of lightning's WandbLogger
         def __init__(self, run):
@@ -296,7 +300,7 @@ def test_shared_units_reach_the_report_and_wandb(offline_wandb, tmp_path, result
     validate_attribution_document(doc)
     assert shared_unit_rows(doc) == [["label:0", "alice (5), bob (7)", 0.1, 0.69, 0.95, 0.5, False],
                                      ["label:1", "carol (4), dave (4)", 0.8, 0.69, 0.5, 0.5, True]]
-    paths = write_outputs(tmp_path, doc, results)
+    paths = write_outputs(tmp_path, doc)
     report = paths["report.md"].read_text()
     assert "| label:1 | carol (4), dave (4) |" in report and report.count("| yes |") == 1
     assert "from a classifier (temperature-calibrated) with the held-out" in report
@@ -310,3 +314,34 @@ def test_shared_units_reach_the_report_and_wandb(offline_wandb, tmp_path, result
     (table,) = (tmp_path / "wandb").glob("offline-run-*/files/media/table/shared_units_*.table.json")
     data = json.loads(table.read_text())
     assert data["columns"][:2] == ["unit", "holders"] and [row[0] for row in data["data"]] == ["label:0", "label:1"]
+
+
+def _same_outputs(first: Path, second: Path, names) -> None:
+    """Text files byte-identical, PNGs pixel-identical."""
+    for name in names:
+        a, b = first / name, second / name
+        if name.endswith(".png"):
+            with Image.open(a) as x, Image.open(b) as y:
+                assert x.size == y.size and np.array_equal(np.asarray(x), np.asarray(y)), name
+        else:
+            assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_report_from_a_run_folder_rebuilds_every_file(tmp_path, doc, capsys):
+    paths = write_outputs(tmp_path / "run", doc)
+    assert main(["report", "--from", str(tmp_path / "run"), "--out", str(tmp_path / "again")]) == 0
+    assert {p.name for p in (tmp_path / "again").iterdir()} == set(paths)
+    _same_outputs(tmp_path / "run", tmp_path / "again", paths)
+    assert "surrogate_cv_fid.png" in paths  # the surrogate's out-of-fold fit comes from the document
+    # after editing a role in attribution.json, rebuilding in place updates the table, plots and report
+    edited = json.loads((tmp_path / "run" / "attribution.json").read_text())
+    edited["contributors"][0]["role"] = "marker"
+    (tmp_path / "run" / "attribution.json").write_text(json.dumps(edited))
+    assert main(["report", "--from", str(tmp_path / "run")]) == 0
+    rows = list(csv.DictReader((tmp_path / "run" / "attribution.csv").open(newline="")))
+    assert rows[0]["contributor"] == IDS[0] and rows[0]["role"] == "marker"
+    assert "| marker |" in (tmp_path / "run" / "report.md").read_text().split("## `fid`")[1].split("\n\n")[2]
+    capsys.readouterr()
+    assert main(["report", "--from", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no attribution.json" in err and err.count("\n") == 0

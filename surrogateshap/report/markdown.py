@@ -5,21 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from .document import shared_unit_rows
+from .document import ranks, shared_unit_rows
 
 _PLOT_LABELS = {
     "values_": "values per contributor",
     "interactions_": "pairwise interactions",
     "surrogate_cv_": "surrogate out-of-fold fit",
 }
-
-
-def ranks(values: Sequence[float | None]) -> list[int]:
-    """Rank of each value, 1 = largest; ties share the smallest rank; missing values rank last."""
-    array = np.array([-np.inf if v is None else v for v in values], dtype=np.float64)
-    return [int(1 + np.sum(array > v)) for v in array]
 
 
 def _fmt(x: Any, digits: int = 4) -> str:

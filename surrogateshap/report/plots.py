@@ -131,25 +131,18 @@ def interactions_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
     return fig
 
 
-def surrogate_cv_figure(surrogate: Any, utility: str) -> Figure | None:
-    """Out-of-fold surrogate predictions vs the game's values, with y = x; None without CV.
+def surrogate_cv_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
+    """Out-of-fold surrogate predictions vs the game's values, with y = x; None without them.
 
-    Reads ``train_values_`` and ``cv_predictions_`` of a fitted
-    :class:`~surrogateshap.estimators.surrogate.TreeSurrogate`; rows with a NaN prediction
-    (the empty/full anchors, never held out) are skipped.
+    Reads the utility's ``surrogate.out_of_fold`` (values and predictions of the held-out
+    coalitions), present for a surrogate fitted with cross-validation.
     """
-    if surrogate is None:
+    surrogate = doc["utilities"][utility].get("surrogate") or {}
+    fit = surrogate.get("out_of_fold")
+    if not fit:
         return None
-    actual = getattr(surrogate, "train_values_", None)
-    predicted = getattr(surrogate, "cv_predictions_", None)
-    if actual is None or predicted is None:
-        return None
-    actual = np.asarray(actual, dtype=np.float64).reshape(-1)
-    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
-    ok = np.isfinite(actual) & np.isfinite(predicted)
-    if not ok.any():
-        return None
-    actual, predicted = actual[ok], predicted[ok]
+    actual = np.asarray(fit["values"], dtype=np.float64)
+    predicted = np.asarray(fit["predictions"], dtype=np.float64)
     fig = _new_figure(5.5, 5.0)
     ax = fig.add_subplot()
     ax.scatter(actual, predicted, s=14, alpha=0.7, color="#4c72b0", edgecolors="none")
@@ -160,8 +153,8 @@ def surrogate_cv_figure(surrogate: Any, utility: str) -> Figure | None:
     ax.plot(line, line, color="black", linewidth=0.8, linestyle="--", label="y = x")
     ax.set_xlim(line)
     ax.set_ylim(line)
-    r2 = getattr(surrogate, "cv_r2_", None)
-    rho = getattr(surrogate, "cv_spearman_", None)
+    r2 = surrogate.get("holdout_r2")
+    rho = surrogate.get("holdout_spearman")
     r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.3f}"
     rho_text = "" if rho is None or not np.isfinite(rho) else f", Spearman = {rho:.3f}"
     ax.set_title(f"{utility}: surrogate out-of-fold fit (R$^2$ = {r2_text}{rho_text})")

@@ -8,7 +8,7 @@ that the files are still written.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +147,18 @@ def log_scalars_to_logger(logger: Any, doc: Mapping[str, Any], step: int | None 
     if metrics:
         logger.log_metrics(metrics, step=step)
     return metrics
+
+
+def log_document(
+    loggers: Sequence[Any], doc: Mapping[str, Any], paths: Mapping[str, Path] | None = None, step: int | None = None
+) -> None:
+    """Log a document to each Lightning logger: a ``WandbLogger`` gets everything (:func:`log_to_wandb`),
+    any other logger the scalars (:func:`log_scalars_to_logger`, then ``save``)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            log_to_wandb(logger, doc, paths)
+        else:
+            log_scalars_to_logger(logger, doc, step=step)
+            logger.save()

@@ -1,0 +1,84 @@
+"""EstimatorSettings: which estimator, with which budget, seed and options, and how many held-out coalitions.
+
+The one place where the attribution's defaults live; the config's ``estimator`` section, the
+callbacks and the command line all build one of these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..checks import check_int
+from ..estimators import DEFAULT_BUDGET, Estimator, SamplingEstimator, make_estimator
+
+__all__ = ["EstimatorSettings"]
+
+
+@dataclass(frozen=True)
+class EstimatorSettings:
+    """How every utility of a bank is attributed.
+
+    Parameters
+    ----------
+    method : a registered estimator (``surrogateshap.estimators.METHODS``).
+    budget : distinct coalitions per utility, the empty and the full one included; None: the
+        estimator's default, ``min(2**n, DEFAULT_BUDGET)``.
+    seed : seeds the estimator and the held-out coalitions.
+    n_holdout : held-out coalitions (datamodel distribution, alpha 0.5) scored for the LDS; 0: none.
+    options : settings of the method's estimator class (``cv``, ``n_bootstrap``, ``param_grid``...).
+
+    Every setting is checked when the object is made, before any bank is generated.
+
+    >>> settings = EstimatorSettings(budget=128, options={"n_bootstrap": 5})
+    >>> settings.estimator()
+    SurrogateSHAP(budget=128, n_bootstrap=5)
+    >>> EstimatorSettings.from_config({"method": "kernelshap", "budgett": 64})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown estimator key(s) ['budgett']; the keys are ['budget', 'method', 'n_holdout', 'options', 'seed'].
+    """
+
+    method: str = "surrogateshap"
+    budget: int | None = None
+    seed: int = 0
+    n_holdout: int = 24
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, Mapping):
+            raise ValueError(f"estimator options must be a mapping of settings, got {type(self.options).__name__}.")
+        object.__setattr__(self, "options", dict(self.options))
+        check_int(self.n_holdout, "n_holdout", 0)
+        self.estimator()  # refuses an unknown method, option or a bad value now
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | EstimatorSettings | None) -> EstimatorSettings:
+        """From a config's ``estimator`` section (None: the defaults); unknown keys are an error listing the keys."""
+        if isinstance(section, EstimatorSettings):
+            return section
+        section = dict(section or {})
+        keys = sorted(cls.__dataclass_fields__)
+        unknown = sorted(set(section) - set(keys))
+        if unknown:
+            raise ValueError(f"unknown estimator key(s) {unknown}; the keys are {keys}.")
+        if section.get("options") is None:
+            section.pop("options", None)
+        return cls(**section)
+
+    def estimator(self) -> Estimator:
+        """The configured estimator (checked)."""
+        return make_estimator(self.method, budget=self.budget, seed=self.seed, **self.options)
+
+    def resolved_budget(self, n_players: int) -> int | None:
+        """The budget the estimator uses on ``n_players`` (None for methods without one, given none)."""
+        if self.budget is not None:
+            return int(self.budget)
+        if isinstance(self.estimator(), SamplingEstimator):
+            return min(2**n_players, DEFAULT_BUDGET)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for logging them)."""
+        return asdict(self)
