@@ -1,6 +1,12 @@
-"""Lightning callbacks of surrogateshap (installed as ``surrogateshap.callbacks``)."""
+"""Lightning callbacks of surrogateshap (installed as ``surrogateshap.callbacks``).
+
+- :class:`BankWriter`: writes a predict run's samples as a resumable contributor bank;
+- :class:`SurrogateShapCallback`: attributes that bank when the predict run ends;
+- :class:`ContributorValueMonitor`: attributes the model being trained every k epochs.
+"""
 
 from .attribution import SurrogateShapCallback
 from .bank_writer import BankWriter
+from .value_monitor import ContributorValueMonitor
 
-__all__ = ["BankWriter", "SurrogateShapCallback"]
+__all__ = ["BankWriter", "ContributorValueMonitor", "SurrogateShapCallback"]

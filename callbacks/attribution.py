@@ -1,474 +1,145 @@
-"""SurrogateShapCallback: contributor Shapley values from a bank, after ``trainer.predict`` or every k epochs."""
+"""SurrogateShapCallback: contributor values of a bank once ``trainer.predict`` has written it."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
-import torch
-from torch import nn
 
-from ..attribution import AttributionResult, EstimatorSettings, attribute_bank
+from ..attribution import AttributionResult, EstimatorSettings
 from ..bank import ContributorBank
-from ..contributors import ContributorRegistry
-from ..estimators import estimator_class
-from ..generation.backends.base import GenerationBackend
-from ..generation.plan import SamplingPlan, collate_plan_rows
-from ..membership import ConditionUnits, condition_units
+from ..generation.plan import SamplingPlan
 from ..metrics.base import ContributorMetric
-from .bank_writer import BankWriter
+from ..report import log_document
+from ..responsibility import MembershipSpec
+from .attributor import Attributor, default_out_dir
 
 __all__ = ["SurrogateShapCallback"]
 
-HISTORY_COLUMNS = ("epoch", "step", "utility", "contributor", "value", "std")
-
 
 class SurrogateShapCallback(pl.Callback):
-    """Turn a contributor bank into contributor values (SurrogateSHAP by default) inside a Lightning run.
+    """Attribute the bank a predict run writes (SurrogateSHAP by default) when the run ends.
 
-    **Predict** (``trainer.predict`` with a :class:`~surrogateshap.callbacks.BankWriter`): when the
-    predict run ends, the bank the writer wrote (all ranks' shards, including rows of earlier,
-    resumed runs) is loaded, every utility is attributed (:func:`surrogateshap.pipeline.attribute_bank`),
-    and ``attribution.json``, ``attribution.csv``, plots and ``report.md`` are written to ``out_dir``.
-    The document is logged to every logger of the Trainer: a ``WandbLogger`` gets the contributor
-    table, bar charts, plots and scalars (:func:`~surrogateshap.report.log_to_wandb`), any other
-    logger the scalars (``<utility>/lds``, ``<utility>/v_full``...). The result stays on the
-    callback as ``last_document_``, ``last_results_`` and ``last_paths_``. Under DDP the work
-    runs on rank 0 after a barrier in ``teardown`` (ranks without rows skip the predict hooks);
-    a rerun whose bank is already complete generates nothing and still attributes.
-
-    **Fit** (``every_n_epochs=k``): at the end of every k-th training epoch (rank 0), the
-    LightningModule's current model is sampled over a small :class:`SamplingPlan` *without* a
-    nested Trainer (batches of plan rows through a ``SubsetConditionedGenerator`` forward +
-    extract, under ``torch.no_grad()`` in eval mode, train mode restored after), the bank is
-    kept in memory and attributed. Logged through ``trainer.loggers`` (``log_metrics`` at
-    ``trainer.global_step``): ``contributor_value/<utility>/<contributor>`` and ``<utility>/lds``.
-    Every value is appended to ``history`` (dicts with ``epoch``, ``step``, ``utility``,
-    ``contributor``, ``value``, ``std``), which travels in checkpoints (``state_dict``), and
-    ``history.csv`` in ``out_dir`` is rewritten atomically. The LightningModule must provide
-    ``to_backend()`` returning a :class:`~surrogateshap.generation.GenerationBackend` (as
-    :class:`~surrogateshap.training.DiffusionTraining` does), or pass ``backend_fn(pl_module)``.
-    Sampling uses per-sample CPU generators only, so the training RNG streams are not consumed.
-
-    Example::
-
-        from surrogateshap.callbacks import BankWriter, SurrogateShapCallback
-        from surrogateshap.metrics import ContributorMean
-
-        utilities = {"quality": ContributorMean(feature="confidence")}
-        # fit: values of the model being trained, every 5 epochs, logged next to the loss
-        cb = SurrogateShapCallback(utilities, v_empty=0.0, every_n_epochs=5, plan=SamplingPlan(registry, 8),
-                                   extractors={"confidence": scorer}, num_inference_steps=20, budget=128)
-        pl.Trainer(max_epochs=50, callbacks=[cb]).fit(diffusion_training, datamodule)
-        # predict: generate the bank with a BankWriter (resumable), then attribute once it is written
-        trainer = pl.Trainer(callbacks=[BankWriter("out/bank"), SurrogateShapCallback(utilities, base_bank="out/base")])
-        trainer.predict(SubsetConditionedGenerator(backend, extractors), datamodule=PlanDataModule(registry, 64))
+    When ``trainer.predict`` ends, the bank in ``bank_dir`` (all ranks' shards, including rows of
+    earlier, resumed runs) is loaded, every utility is attributed by the attribution service
+    (:func:`surrogateshap.attribution.attribute_bank`), and ``attribution.json``,
+    ``attribution.csv``, plots and ``report.md`` are written to ``out_dir``. The document is logged
+    to every logger of the Trainer: a ``WandbLogger`` gets the contributor table, bar charts, plots
+    and scalars (:func:`~surrogateshap.report.log_to_wandb`), any other logger the scalars
+    (``<utility>/lds``, ``<utility>/v_full``...). The result stays on the callback as ``result_``
+    and ``paths_``. Under DDP the work runs on rank 0 after a barrier in ``teardown`` (ranks without
+    rows skip the predict hooks); a rerun whose bank is already complete generates nothing and
+    still attributes. For the values of a model while it trains, see
+    :class:`~surrogateshap.callbacks.ContributorValueMonitor`.
 
     Parameters
     ----------
     utilities : name -> ``ContributorMetric`` (deep-copied for every attribution).
-    v_empty : the empty coalition's value: one number for every utility, or name -> number.
-    base_bank : folder of a bank generated by the base model (before fine-tuning, or with untrained
-        weights); it gives ``v_empty`` of every utility not in ``v_empty``.
-    out_dir : where the outputs (and ``history.csv``) go; None: ``trainer.log_dir / "attribution"``.
-    roles : contributor id -> role written next to each contributor (``clean``, ``corrupted``...);
-        a ``{"class_path": ..., "init_args": ...}`` mapping (e.g. ``surrogateshap.data.digits.digits_roles``)
-        is built with :func:`surrogateshap.config.instantiate`.
-    method, budget, seed, n_holdout, estimator_options : the estimator (see ``surrogateshap.estimate``)
-        and the number of held-out coalitions for the LDS.
-    every_n_epochs : fit mode: attribute every that many training epochs (None: never in fit).
-    plan : fit mode: the sampling plan; or give ``samples_per_contributor`` and the plan is built over
-        the registry of the datamodule (``datamodule.plan.registry``, ``datamodule.registry`` or
-        ``datamodule.data.registry()``).
-    extractors : fit mode: name -> feature extractor / scorer (as for ``SubsetConditionedGenerator``).
-    guidance_scale, num_inference_steps, batch_size : fit mode: sampling settings.
-    backend_fn : fit mode: ``pl_module -> GenerationBackend``; default ``pl_module.to_backend()``.
-    write_history : fit mode: write ``out_dir/history.csv`` after every attribution.
-    progress : show a progress bar over utilities (predict mode).
+    bank_dir : the bank folder the run's :class:`~surrogateshap.callbacks.BankWriter` writes.
+    v_empty, base_bank, estimator, roles : see :class:`~surrogateshap.callbacks.attributor.Attributor`.
+    out_dir : where the outputs go; None: ``trainer.log_dir / "attribution"``.
     membership : contributors who share conditions: the ``membership`` section of a config
-        (``kind: soft | shares``, ``features``, ``training_images``, ``classifier``; see
-        :class:`~surrogateshap.responsibility.MembershipSpec`) or a ``MembershipSpec``. The bank must
-        be generated per unit of shared conditions: ``PlanDataModule(..., per_unit=True)`` in predict
-        mode; in fit mode the plan built from ``samples_per_contributor`` is per unit. The players are
-        the contributors, every sample weighted by its responsibilities (fitted once on the training
-        images, then applied to every bank); ``membership.npz`` is written next to the outputs and
-        the classifier's calibration goes into ``attribution.json``. None: one contributor per sample.
+        (``kind: soft | shares``, ``features``, ``training_images``, ``classifier``) or a
+        :class:`~surrogateshap.responsibility.MembershipSpec`. Give the ``plan`` the bank was generated
+        from (``SamplingPlan(registry, m, per_unit=True)``) and, for ``kind: soft``, the ``extractors``
+        of the membership's features. ``membership.npz`` is written next to the outputs.
+    plan : with ``membership``: the per-unit plan of the bank.
+    extractors : with ``membership: {kind: soft}``: name -> the extractors of its ``features``.
+    progress : show a progress bar over utilities.
+
+    Example::
+
+        plan = SamplingPlan(registry, samples_per_contributor=64)
+        trainer = pl.Trainer(callbacks=[
+            BankWriter("out/bank", plan),
+            SurrogateShapCallback({"quality": ContributorMean(feature="confidence")}, "out/bank",
+                                  base_bank="out/base", estimator={"budget": 256}),
+        ])
+        trainer.predict(SubsetConditionedGenerator(backend, extractors),
+                        datamodule=PlanDataModule(plan, bank_dir="out/bank"))
+
+    >>> from surrogateshap.metrics import ContributorMean
+    >>> callback = SurrogateShapCallback({"quality": ContributorMean(feature="score")}, "out/bank", v_empty=0.0)
+    >>> callback.attributor.settings.method
+    'surrogateshap'
     """
 
     def __init__(
         self,
         utilities: Mapping[str, ContributorMetric],
-        v_empty: Mapping[str, float] | float | None = None,
+        bank_dir: str | Path,
+        v_empty: float | Mapping[str, float] | None = None,
         base_bank: str | Path | None = None,
+        estimator: EstimatorSettings | Mapping[str, Any] | None = None,
         out_dir: str | Path | None = None,
-        roles: Mapping[str, str] | None = None,
-        method: str = "surrogateshap",
-        budget: int = 256,
-        seed: int = 0,
-        n_holdout: int = 24,
-        estimator_options: Mapping[str, Any] | None = None,
-        every_n_epochs: int | None = None,
+        roles: Mapping[str, Any] | None = None,
+        membership: MembershipSpec | Mapping[str, Any] | None = None,
         plan: SamplingPlan | None = None,
-        samples_per_contributor: int | Mapping[str, int] | None = None,
-        extractors: Mapping[str, nn.Module | Callable[[torch.Tensor], torch.Tensor]] | None = None,
-        guidance_scale: float = 1.0,
-        num_inference_steps: int = 50,
-        batch_size: int = 16,
-        backend_fn: Callable[[pl.LightningModule], GenerationBackend] | None = None,
-        write_history: bool = True,
+        extractors: Mapping[str, Any] | None = None,
         progress: bool = False,
-        membership: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(utilities, Mapping) or not utilities:
-            raise ValueError("utilities must be a non-empty mapping name -> ContributorMetric.")
-        self.utilities = dict(utilities)
-        if v_empty is not None and not isinstance(v_empty, Mapping):
-            v_empty = {name: float(v_empty) for name in self.utilities}
-        self.v_empty = {str(k): float(v) for k, v in dict(v_empty or {}).items()}
-        unknown = sorted(set(self.v_empty) - set(self.utilities))
-        if unknown:
-            raise ValueError(f"v_empty names unknown utilities {unknown}; the utilities are {sorted(self.utilities)}.")
-        self.base_bank = None if base_bank is None else Path(base_bank)
-        missing = [name for name in self.utilities if name not in self.v_empty]
-        if missing and self.base_bank is None:
+        self.attributor = Attributor(utilities, v_empty, base_bank, estimator, roles, membership)
+        kind = self.attributor.membership.kind
+        if kind != "plain" and (plan is None or plan.units is None):
             raise ValueError(
-                f"no v_empty for utilities {missing}: give v_empty (a number, or name -> number) or base_bank (the "
-                "folder of a bank generated by the base model, which measures the empty coalition)."
+                f"membership kind {kind!r} needs the bank's plan per unit of shared conditions: pass "
+                "plan=SamplingPlan(registry, m, per_unit=True), the plan the BankWriter and PlanDataModule use."
             )
-        estimator_class(method)
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 2:
-            raise ValueError(f"budget must be an integer >= 2 (the empty and the full coalition), got {budget!r}.")
-        if every_n_epochs is not None and (
-            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
-        ):
-            raise ValueError(f"every_n_epochs must be a positive integer or None, got {every_n_epochs!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        from ..responsibility import MembershipSpec
-
-        self.membership = MembershipSpec.from_config(membership)
-        if every_n_epochs is not None and plan is not None and self.membership.kind != "plain":
-            raise ValueError(
-                "with membership, fit mode builds its plan per unit of shared conditions over the datamodule's "
-                "contributor registry: give samples_per_contributor instead of plan."
-            )
-        if every_n_epochs is not None:
-            if not extractors:
-                raise ValueError("every_n_epochs needs extractors: name -> feature extractor the utilities read.")
-            if plan is None and samples_per_contributor is None:
-                raise ValueError(
-                    "every_n_epochs needs a plan (SamplingPlan) or samples_per_contributor (with a datamodule that "
-                    "provides the contributor registry)."
-                )
+        self.bank_dir = Path(bank_dir)
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.roles = _resolve_roles(roles)
-        self.method = method
-        self.budget = int(budget)
-        self.seed = int(seed)
-        self.n_holdout = int(n_holdout)
-        self.estimator_options = dict(estimator_options or {})
-        self.every_n_epochs = every_n_epochs
         self.plan = plan
-        self.samples_per_contributor = samples_per_contributor
-        self.extractors = None if extractors is None else dict(extractors)
-        self.guidance_scale = float(guidance_scale)
-        self.num_inference_steps = int(num_inference_steps)
-        self.batch_size = int(batch_size)
-        self.backend_fn = backend_fn
-        self.write_history = bool(write_history)
+        self.extractors = dict(extractors or {})
         self.progress = bool(progress)
-        # results
-        self.history: list[dict[str, Any]] = []
-        self.last_epoch: int | None = None
-        self.last_document_: dict[str, Any] | None = None
-        self.last_results_: list | None = None
-        self.last_paths_: dict[str, Path] | None = None
-        # per-run bookkeeping
-        self._base: ContributorBank | None = None
-        self._fit_plan: SamplingPlan | None = None
-        self._predict_done = False
-        self._predict_start: float | None = None
-        self._units: ConditionUnits | None = None
-
-    # ------------------------------------------------------------------ checkpointing
-    @property
-    def state_key(self) -> str:
-        """Unique per configuration, so several of these callbacks can live in one Trainer."""
-        return self._generate_state_key(
-            every_n_epochs=self.every_n_epochs, method=self.method, utilities=tuple(self.utilities)
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """``history`` and the last attributed epoch (saved in checkpoints)."""
-        return {"history": [dict(row) for row in self.history], "last_epoch": self.last_epoch}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore ``history`` and the epoch counter from a checkpoint."""
-        self.history = [dict(row) for row in state_dict.get("history", [])]
-        self.last_epoch = state_dict.get("last_epoch")
-
-    # ------------------------------------------------------------------ shared
-    def _empties(self) -> dict[str, Any]:
-        empties: dict[str, Any] = dict(self.v_empty)
-        missing = [name for name in self.utilities if name not in empties]
-        if missing:
-            if self._base is None:
-                self._base = ContributorBank.load(self.base_bank)
-            empties.update({name: self._base for name in missing})
-        return empties
-
-    def _attribute(
-        self, bank: ContributorBank, progress: bool, units: ConditionUnits | None, extractors: Mapping[str, Any],
-        timings: Mapping[str, float | None] | None = None,
-    ) -> AttributionResult:
-        """Attribute every utility on ``bank`` through the attribution service."""
-        settings = EstimatorSettings(self.method, self.budget, self.seed, self.n_holdout, self.estimator_options)
-        # outside inference mode: predict hooks run under torch.inference_mode, whose tensors the metrics'
-        # states could not update in place later
-        with torch.inference_mode(False), torch.no_grad():
-            return attribute_bank(
-                bank, self.utilities, self._empties(), settings, membership=self.membership, units=units,
-                extractors=extractors, roles=self.roles, timings=timings, progress=progress,
-            )
-
-    def _condition_units(self, trainer: pl.Trainer) -> ConditionUnits | None:
-        """The units of shared conditions of the datamodule's contributors (None without ``membership``)."""
-        if self.membership.kind == "plain":
-            return None
-        if self._units is None:
-            units = getattr(trainer.datamodule, "units", None)
-            self._units = units if isinstance(units, ConditionUnits) else condition_units(_datamodule_registry(trainer))
-        return self._units
-
-    def _resolve_out_dir(self, trainer: pl.Trainer) -> Path:
-        """``out_dir`` or ``trainer.log_dir / "attribution"`` (call on every rank: log_dir broadcasts)."""
-        if self.out_dir is not None:
-            return self.out_dir
-        log_dir = trainer.log_dir
-        return Path(log_dir if log_dir is not None else trainer.default_root_dir) / "attribution"
-
-    # ------------------------------------------------------------------ predict
-    @staticmethod
-    def _bank_writer(trainer: pl.Trainer) -> BankWriter:
-        writers = [cb for cb in trainer.callbacks if isinstance(cb, BankWriter)]
-        if not writers:
-            raise ValueError(
-                "SurrogateShapCallback attributes the bank a BankWriter writes during trainer.predict, but the "
-                "Trainer has no BankWriter among its callbacks: add BankWriter(<bank folder>) (or use "
-                "every_n_epochs in trainer.fit)."
-            )
-        if len(writers) > 1:
-            raise ValueError(f"{len(writers)} BankWriter callbacks found; SurrogateShapCallback reads one bank.")
-        return writers[0]
+        self.result_: AttributionResult | None = None
+        self.paths_: dict[str, Path] | None = None
+        self._done = False
+        self._start: float | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Predict: check that a BankWriter is there before anything is generated."""
+        """Reset the per-run state."""
         if stage == "predict":
-            self._bank_writer(trainer)
-            self._predict_done = False
-            self._predict_start = None
+            self._done = False
+            self._start = None
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Start the generation clock."""
-        self._predict_start = time.perf_counter()
+        self._start = time.perf_counter()
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Attribute the bank once the BankWriter wrote its shards (single process; DDP: in ``teardown``)."""
+        """Attribute the bank once its shards are written (single process; DDP: in ``teardown``)."""
         if trainer.world_size == 1:
-            self._finish_predict(trainer)
+            self._finish(trainer)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Predict under DDP, or with nothing left to generate: barrier, then attribute on rank 0.
 
         Lightning calls ``teardown`` only after a successful run, on every rank.
         """
-        if stage == "predict" and not self._predict_done:
-            self._finish_predict(trainer)
+        if stage == "predict" and not self._done:
+            self._finish(trainer)
 
-    def _finish_predict(self, trainer: pl.Trainer) -> None:
-        writer = self._bank_writer(trainer)
-        out_dir = self._resolve_out_dir(trainer)  # on every rank: trainer.log_dir is a collective
-        generation = None if self._predict_start is None else time.perf_counter() - self._predict_start
+    def _finish(self, trainer: pl.Trainer) -> None:
+        out_dir = self.out_dir if self.out_dir is not None else default_out_dir(trainer)
+        generation = None if self._start is None else time.perf_counter() - self._start
         trainer.strategy.barrier("SurrogateShapCallback.predict")
-        self._predict_done = True
+        self._done = True
         if not trainer.is_global_zero:
             return
-        bank = ContributorBank.load(writer.output_dir, expected_config=writer.config)
-        document, results, paths = self.attribute_bank(
-            bank, out_dir, timings={"generation": generation}, units=self._condition_units(trainer),
-            extractors=getattr(trainer.lightning_module, "extractors", None),
-        )
-        self._log_document(trainer, document, paths)
+        result, paths = self.attribute(ContributorBank.load(self.bank_dir), out_dir, {"generation": generation})
+        log_document(trainer.loggers, result.document, paths, step=trainer.global_step)
 
-    def attribute_bank(
-        self,
-        bank: ContributorBank,
-        out_dir: str | Path,
-        timings: Mapping[str, float | None] | None = None,
-        units: ConditionUnits | None = None,
-        extractors: Mapping[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], list, dict[str, Path]]:
-        """Attribute ``bank`` and write the outputs to ``out_dir``; returns (document, results, paths).
+    def attribute(
+        self, bank: ContributorBank, out_dir: str | Path, timings: Mapping[str, float | None] | None = None
+    ) -> tuple[AttributionResult, dict[str, Path]]:
+        """Attribute ``bank`` and write the outputs to ``out_dir`` (what the predict hooks run; usable on its
+        own with a bank loaded from disk)."""
+        units = None if self.plan is None else self.plan.units
+        result = self.attributor(bank, units=units, extractors=self.extractors, timings=timings,
+                                 progress=self.progress)
+        self.result_, self.paths_ = result, result.write(out_dir)
+        return result, self.paths_
 
-        What the predict hooks run; usable on its own with a bank loaded from disk. With
-        ``membership``, give the contributors' ``units`` (``condition_units(registry)``, the bank
-        generated on ``units.registry``) and, for ``kind: soft``, the ``extractors`` of the
-        ``membership.features``.
-        """
-        result = self._attribute(bank, self.progress, units, extractors or {}, timings)
-        paths = result.write(out_dir)
-        self.last_document_, self.last_results_, self.last_paths_ = result.document, result.results, paths
-        return result.document, result.results, paths
-
-    def _log_document(self, trainer: pl.Trainer, document: Mapping[str, Any], paths: Mapping[str, Path]) -> None:
-        from ..report import log_document
-
-        log_document(trainer.loggers, document, paths, step=trainer.global_step)
-
-    # ------------------------------------------------------------------ fit
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Every ``every_n_epochs`` epochs: sample the current model, attribute, log and record."""
-        if self.every_n_epochs is None or trainer.sanity_checking:
-            return
-        epoch = int(trainer.current_epoch)
-        if (epoch + 1) % self.every_n_epochs:
-            return
-        out_dir = self._resolve_out_dir(trainer) if self.write_history else None  # every rank (collective)
-        if trainer.is_global_zero:
-            self.evaluate(trainer, pl_module, epoch, out_dir)
-        trainer.strategy.barrier("SurrogateShapCallback.on_train_epoch_end")
-
-    def evaluate(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int, out_dir: Path | None = None
-    ) -> list:
-        """Sample ``pl_module``'s model over the plan, attribute, log, record ``history``; returns the results."""
-        bank = self.sample_bank(trainer, pl_module)
-        results = self._attribute(bank, False, self._condition_units(trainer), self.extractors or {}).results
-        step = int(trainer.global_step)
-        self.history = [row for row in self.history if row["epoch"] != epoch]  # a resumed epoch replaces its rows
-        metrics: dict[str, float] = {}
-        for result in results:
-            att = result.attribution
-            std = None if att.std is None else np.asarray(att.std, dtype=np.float64)
-            for i, (cid, value) in enumerate(zip(att.players, np.asarray(att.values, dtype=np.float64))):
-                metrics[f"contributor_value/{result.name}/{cid}"] = float(value)
-                self.history.append({
-                    "epoch": epoch, "step": step, "utility": result.name, "contributor": cid,
-                    "value": float(value), "std": None if std is None else float(std[i]),
-                })
-            if result.lds is not None and np.isfinite(result.lds):
-                metrics[f"{result.name}/lds"] = float(result.lds)
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=step)
-        self.last_epoch = epoch
-        self.last_results_ = results
-        if out_dir is not None:
-            self.write_history_csv(out_dir / "history.csv")
-        return results
-
-    def write_history_csv(self, path: str | Path) -> Path:
-        """Write ``history`` as CSV (columns ``HISTORY_COLUMNS``) atomically."""
-        from ..io import atomic_write_text
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(HISTORY_COLUMNS)
-        for row in self.history:
-            writer.writerow(["" if row.get(k) is None else row.get(k) for k in HISTORY_COLUMNS])
-        return atomic_write_text(path, buffer.getvalue())
-
-    def _plan(self, trainer: pl.Trainer) -> SamplingPlan:
-        if self.plan is not None:
-            return self.plan
-        if self._fit_plan is None:
-            units = self._condition_units(trainer)
-            registry = _datamodule_registry(trainer) if units is None else units.registry
-            self._fit_plan = SamplingPlan(registry, self.samples_per_contributor, seed=self.seed)
-        return self._fit_plan
-
-    def _backend(self, pl_module: pl.LightningModule) -> GenerationBackend:
-        if self.backend_fn is not None:
-            return self.backend_fn(pl_module)
-        to_backend = getattr(pl_module, "to_backend", None)
-        if to_backend is None:
-            raise AttributeError(
-                f"{type(pl_module).__name__} has no to_backend(): SurrogateShapCallback(every_n_epochs=...) samples "
-                "the model being trained through a GenerationBackend; define to_backend() on the LightningModule "
-                "or pass backend_fn=<function pl_module -> GenerationBackend>."
-            )
-        return to_backend()
-
-    def sample_bank(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> ContributorBank:
-        """An in-memory bank of the plan's samples from ``pl_module``'s current model (no nested Trainer)."""
-        from ..generation.module import SubsetConditionedGenerator
-
-        plan = self._plan(trainer)
-        backend = self._backend(pl_module)
-        if getattr(backend, "condition_kind", plan.condition_kind) != plan.condition_kind:
-            raise ValueError(
-                f"the backend {type(backend).__name__} takes {backend.condition_kind} conditions but the plan's "
-                f"registry holds {plan.condition_kind}s."
-            )
-        generator = SubsetConditionedGenerator(backend, self.extractors, self.guidance_scale, self.num_inference_steps)
-        generator.to(pl_module.device)
-        was_training = pl_module.training
-        pl_module.eval()
-        generator.eval()
-        outputs = []
-        try:
-            with torch.no_grad():
-                for k, start in enumerate(range(0, len(plan), self.batch_size)):
-                    rows = [plan[i] for i in range(start, min(start + self.batch_size, len(plan)))]
-                    outputs.append(generator.predict_step(collate_plan_rows(rows), k))
-        finally:
-            pl_module.train(was_training)
-        if not outputs:
-            raise ValueError("the fit-mode sampling plan has no rows: give samples_per_contributor >= 1.")
-        return ContributorBank(
-            {name: np.concatenate([o["features"][name] for o in outputs]) for name in outputs[0]["features"]},
-            [c for o in outputs for c in o["contributor"]],
-            plan.n_examples,
-            sample_index=np.concatenate([o["sample_index"] for o in outputs]),
-            seed=np.concatenate([o["seed"] for o in outputs]),
-            config={"plan": plan.describe()},
-        )
-
-
-def _resolve_roles(roles: Any) -> dict[str, str]:
-    if roles is None:
-        return {}
-    if isinstance(roles, Mapping) and "class_path" in roles:
-        from ..config import instantiate
-
-        roles = instantiate(dict(roles), "roles")
-    if not isinstance(roles, Mapping):
-        raise ValueError(f"roles must be a mapping contributor id -> role, got {type(roles).__name__}.")
-    return {str(k): str(v) for k, v in roles.items()}
-
-
-def _datamodule_registry(trainer: pl.Trainer) -> ContributorRegistry:
-    """The contributor registry of the Trainer's datamodule (``plan.registry``, ``registry`` or ``data.registry()``)."""
-    dm = trainer.datamodule
-    candidates = [
-        getattr(getattr(dm, "plan", None), "registry", None),
-        getattr(dm, "registry", None),
-        getattr(getattr(dm, "data", None), "registry", None),
-    ]
-    for candidate in candidates:
-        if callable(candidate) and not isinstance(candidate, ContributorRegistry):
-            candidate = candidate()
-        if isinstance(candidate, ContributorRegistry):
-            return candidate
-    raise ValueError(
-        "SurrogateShapCallback(samples_per_contributor=...) builds its plan over the datamodule's contributor "
-        f"registry, but {'the Trainer has no datamodule' if dm is None else type(dm).__name__ + ' provides none'} "
-        "(looked for datamodule.plan.registry, datamodule.registry, datamodule.data.registry()): pass "
-        "plan=SamplingPlan(registry, m) instead."
-    )

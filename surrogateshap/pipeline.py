@@ -86,10 +86,9 @@ def run_attribution(
     if not isinstance(registry, ContributorRegistry):
         raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
     spec = MembershipSpec.from_config(config.get("membership"))
-    units = spec.units(registry)
-    plan_registry = registry if units is None else units.registry
     plan_cfg = dict(_section(config, "plan"))
-    plan = SamplingPlan(plan_registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)))
+    plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)),
+                        per_unit=spec.kind != "plain")
     empty = [cid for cid, m in plan.samples_per_contributor.items() if m == 0]
     if empty:
         raise ValueError(
@@ -119,13 +118,14 @@ def run_attribution(
     if base_cfg:
         tic = time.perf_counter()
         base_backend = instantiate(base_cfg["backend"], "config.base.backend")
-        base_plan = SamplingPlan(plan_registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed)
+        base_plan = SamplingPlan(registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed,
+                                 per_unit=plan.units is not None)
         base_bank = generate_bank(base_backend, base_plan, extractors, out / "base_bank", **gen_args)
         timings["base_generation"] = time.perf_counter() - tic
     empties = resolve_v_empty(list(utilities), config.get("v_empty"), base_bank)
     roles = dict(instantiate(config.get("roles") or {}, "config.roles"))
     result = attribute_bank(
-        bank, utilities, empties, settings, membership=spec, units=units, extractors=extractors, roles=roles,
+        bank, utilities, empties, settings, membership=spec, units=plan.units, extractors=extractors, roles=roles,
         timings=timings, extra={"samples_per_contributor": plan_cfg.get("samples_per_contributor")},
         progress=progress,
     )

@@ -221,7 +221,7 @@ def fit_soft_membership(
             f"the bank ({sorted(set(extractors) & set(bank.array_names))}); unknown: {unknown}."
         )
     if list(bank.contributor_ids) != units.unit_ids:
-        raise ValueError("the bank was not generated per unit: generate it on condition_units(registry).registry.")
+        raise ValueError("the bank was not generated per unit: plan it with SamplingPlan(registry, m, per_unit=True).")
     shared = [unit for u, unit in enumerate(units.unit_ids) if units.holders(u).size > 1]
     ids = [e for unit in shared for e in units.registry.example_ids(unit)]
     rows = []
@@ -307,12 +307,6 @@ class MembershipSpec:
             )
         return cls(**section)
 
-    def units(self, registry: Any) -> ConditionUnits | None:
-        """The units the bank is generated on (None for ``plain``: generate per contributor)."""
-        from .membership import condition_units
-
-        return None if self.kind == "plain" else condition_units(registry)
-
     def apply(
         self, units: ConditionUnits | None, bank: Any, extractors: Mapping[str, Callable[[Any], Any]]
     ) -> tuple[SoftMembership | None, dict[str, Any] | None]:
@@ -321,8 +315,8 @@ class MembershipSpec:
             return None, None
         if units is None or list(bank.contributor_ids) != units.unit_ids:
             raise ValueError(
-                f"membership.kind {self.kind!r} needs a bank generated per unit of shared conditions; plan on "
-                "condition_units(registry).registry (PlanDataModule(..., per_unit=True) in a predict run)."
+                f"membership.kind {self.kind!r} needs a bank generated per unit of shared conditions: plan "
+                "it with SamplingPlan(registry, m, per_unit=True)."
             )
         if self.kind == "shares":
             info = {"kind": "shares", "n_units": len(units.unit_ids), "shared_units": [], "fallback_units": []}

@@ -1,4 +1,4 @@
-"""SurrogateShapCallback, PlanDataModule and BankWriter-from-the-datamodule: predict, W&B, fit, checkpoints, CLI.
+"""SurrogateShapCallback, ContributorValueMonitor, PlanDataModule and BankWriter: predict, W&B, fit, checkpoints, CLI.
 
 Everything is tiny and offline: a random UNet (sample_size 8) saved with save_pretrained, five
 contributors, two cheap extractors (mean pixel; a 4x4 grey thumbnail), a few DDIM steps and
@@ -17,7 +17,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from surrogateshap.callbacks import BankWriter, SurrogateShapCallback
+from surrogateshap.callbacks import BankWriter, ContributorValueMonitor, SurrogateShapCallback
 from surrogateshap.metrics import ContributorFID, ContributorMean, ContributorVendiScore
 from surrogateshap.metrics.fid import save_reference_statistics
 from tiny_pipelines import save_tiny_class_ddpm
@@ -83,9 +83,12 @@ def utilities() -> dict:
     }
 
 
-def callback(**kwargs) -> SurrogateShapCallback:
-    args = {"v_empty": V_EMPTY, "budget": BUDGET, "n_holdout": 6, "estimator_options": OPTIONS, **kwargs}
-    return SurrogateShapCallback(utilities(), **args)
+ESTIMATOR = {"budget": BUDGET, "n_holdout": 6, "options": OPTIONS}
+
+
+def callback(bank_dir, **kwargs) -> SurrogateShapCallback:
+    args = {"v_empty": V_EMPTY, "estimator": ESTIMATOR, **kwargs}
+    return SurrogateShapCallback(utilities(), bank_dir, **args)
 
 
 def check_document(doc: dict, registry: ContributorRegistry) -> None:
@@ -141,28 +144,28 @@ def complete_bank(model_dir, registry, tmp_path_factory):
 # ----------------------------------------------------------------------------- predict
 def test_predict_writes_a_valid_attribution_and_resumes(model_dir, registry, tmp_path):
     bank_dir, out = tmp_path / "bank", tmp_path / "out"
-    cb = callback(out_dir=out, roles={"c0": "clean", "c3": "marker"})
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir), cb])
-    data = PlanDataModule(registry, samples_per_contributor=M, seed=0, batch_size=8)
+    plan = SamplingPlan(registry, M, seed=0)
+    cb = callback(bank_dir, out_dir=out, roles={"c0": "clean", "c3": "marker"})
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir, plan), cb])
     module = generator_module(model_dir)
-    trainer.predict(module, datamodule=data, return_predictions=False)
+    trainer.predict(module, datamodule=PlanDataModule(plan, batch_size=8, bank_dir=bank_dir), return_predictions=False)
 
     doc = load_attribution_document(out / "attribution.json")
     check_document(doc, registry)
     assert doc["bank_samples"] == N_CONTRIBUTORS * M
     assert doc["contributors"][3]["role"] == "marker" and "role" not in doc["contributors"][1]
     assert (out / "attribution.csv").is_file()
-    assert cb.last_document_ == doc and len(cb.last_results_) == 3
-    # the writer took its contributors and config from the datamodule's plan: generate_bank's config
+    assert cb.result_.document == doc and len(cb.result_.results) == 3 and cb.paths_["attribution.json"].is_file()
+    # the writer recorded the plan and the module's generation settings: generate_bank's config
     bank = ContributorBank.load(bank_dir)
     assert bank.n_examples == registry.n_examples
-    assert bank.config == bank_config(data.plan, module)
+    assert bank.config == bank_config(plan, module.generation_config())
 
     # a rerun has nothing left to generate (the predict hooks are skipped) and still attributes
-    again = callback(out_dir=tmp_path / "again")
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir), again])
-    data = PlanDataModule(registry, samples_per_contributor=M, seed=0, batch_size=8)
-    assert len(BankWriter(bank_dir, registry, bank.config).remaining(data.plan)) == 0
+    again = callback(bank_dir, out_dir=tmp_path / "again")
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir, plan), again])
+    data = PlanDataModule(SamplingPlan(registry, M, seed=0), batch_size=8, bank_dir=bank_dir)
+    assert len(data.rows()) == 0 and len(BankWriter(bank_dir, plan, bank.config).remaining()) == 0
     trainer.predict(module, datamodule=data, return_predictions=False)
     redo = load_attribution_document(tmp_path / "again" / "attribution.json")
     for name in V_EMPTY:
@@ -172,11 +175,12 @@ def test_predict_writes_a_valid_attribution_and_resumes(model_dir, registry, tmp
 def test_predict_resumes_a_bank_of_generate_bank_and_uses_a_base_bank(model_dir, registry, complete_bank, tmp_path):
     # v_empty from a base-model bank for two utilities, a number for the third
     cb = SurrogateShapCallback(
-        utilities(), v_empty={"quality": 0.25}, base_bank=complete_bank, out_dir=tmp_path,
-        budget=BUDGET, n_holdout=0, estimator_options=OPTIONS,
+        utilities(), complete_bank, v_empty={"quality": 0.25}, base_bank=complete_bank, out_dir=tmp_path,
+        estimator={"budget": BUDGET, "n_holdout": 0, "options": OPTIONS},
     )
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(complete_bank), cb])
-    trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, M, batch_size=8))
+    plan = SamplingPlan(registry, M)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(complete_bank, plan), cb])
+    trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(plan, batch_size=8, bank_dir=complete_bank))
     doc = load_attribution_document(tmp_path / "attribution.json")
     assert doc["utilities"]["quality"]["v_empty"] == pytest.approx(0.25)
     # v_empty of the others: the utility of all of the base bank's samples (here the bank itself)
@@ -185,16 +189,24 @@ def test_predict_resumes_a_bank_of_generate_bank_and_uses_a_base_bank(model_dir,
     assert doc["utilities"]["diversity"]["v_empty"] == pytest.approx(expected)
 
 
-def test_predict_without_bank_writer_or_v_empty_is_a_clear_error(model_dir, registry):
+def test_predict_errors_are_clear(model_dir, registry, tmp_path):
     with pytest.raises(ValueError, match="no v_empty for utilities"):
-        SurrogateShapCallback(utilities(), v_empty={"quality": 0.0})
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[callback(out_dir="unused")])
-    with pytest.raises(ValueError, match="no BankWriter"):
-        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, 1))
-    loader = DataLoader(SamplingPlan(registry, 1), batch_size=4, collate_fn=lambda rows: rows)
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter("unused")])
-    with pytest.raises(ValueError, match="trainer.datamodule.plan"):
-        trainer.predict(generator_module(model_dir), dataloaders=loader)
+        SurrogateShapCallback(utilities(), tmp_path, v_empty={"quality": 0.0})
+    with pytest.raises(ValueError, match="unknown estimator key"):
+        SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budgett": 3})
+    with pytest.raises(ValueError, match="budget must be an integer of at least 2"):
+        SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budget": 1.5})
+    with pytest.raises(ValueError, match="plan must be the SamplingPlan"):
+        BankWriter(tmp_path, registry)
+    # a bank of another plan in the folder is refused before anything is generated
+    plan = SamplingPlan(registry, M, seed=0)
+    generate_bank(ClassConditionalDDPM.from_pretrained(model_dir, batch_invariant=False), plan, extractors(),
+                  tmp_path / "bank", guidance_scale=GUIDANCE, num_inference_steps=STEPS,
+                  trainer_kwargs={"enable_progress_bar": False, "accelerator": "cpu"})
+    other = SamplingPlan(registry, M, seed=1)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank", other)])
+    with pytest.raises(ValueError, match="different config"):
+        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(other, bank_dir=tmp_path / "bank"))
 
 
 def test_predict_logs_to_an_offline_wandb_run(model_dir, registry, complete_bank, tmp_path, monkeypatch):
@@ -205,10 +217,12 @@ def test_predict_logs_to_an_offline_wandb_run(model_dir, registry, complete_bank
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     logger = WandbLogger(offline=True, save_dir=str(tmp_path), project="surrogateshap-test")
-    cb = callback()  # out_dir: trainer.log_dir / "attribution"
-    trainer = pl.Trainer(**TRAINER, logger=logger, callbacks=[BankWriter(complete_bank), cb])
+    cb = callback(complete_bank)  # out_dir: trainer.log_dir / "attribution"
+    plan = SamplingPlan(registry, M)
+    trainer = pl.Trainer(**TRAINER, logger=logger, callbacks=[BankWriter(complete_bank, plan), cb])
     try:
-        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(registry, M, batch_size=8))
+        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(plan, batch_size=8,
+                                                                               bank_dir=complete_bank))
     finally:
         wandb.finish()
     assert (tmp_path / "attribution" / "attribution.json").is_file()
@@ -237,11 +251,14 @@ def train_loader() -> DataLoader:
     return DataLoader(TensorDataset(images, labels), batch_size=10)
 
 
-def fit_callback(registry) -> SurrogateShapCallback:
-    return callback(
-        every_n_epochs=1, plan=SamplingPlan(registry, 2, seed=0), extractors=extractors(),
-        guidance_scale=GUIDANCE, num_inference_steps=STEPS, batch_size=5,
-    )
+def monitor(plan: SamplingPlan, **kwargs) -> ContributorValueMonitor:
+    args = {"every_n_epochs": 1, "v_empty": V_EMPTY, "estimator": ESTIMATOR, "guidance_scale": GUIDANCE,
+            "num_inference_steps": STEPS, "batch_size": 5, **kwargs}
+    return ContributorValueMonitor(utilities(), plan, extractors(), **args)
+
+
+def fit_callback(registry) -> ContributorValueMonitor:
+    return monitor(SamplingPlan(registry, 2, seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +326,16 @@ def test_lightning_cli_predict(model_dir, tmp_path):
     stats = tmp_path / "reference.npz"
     save_reference_statistics(stats, reference())
     options = {**OPTIONS, "param_grid": {k: list(v) for k, v in OPTIONS["param_grid"].items()}}
+    plan = {
+        "class_path": "surrogateshap.generation.SamplingPlan",
+        "init_args": {
+            "registry": {
+                "class_path": "surrogateshap.contributors.ContributorRegistry.from_file",
+                "init_args": {"path": str(registry_file), "num_labels": N_CONTRIBUTORS},
+            },
+            "samples_per_contributor": M,
+        },
+    }
     config = {
         "seed_everything": 0,
         "trainer": {
@@ -317,10 +344,11 @@ def test_lightning_cli_predict(model_dir, tmp_path):
             "default_root_dir": str(tmp_path / "run"),
             "callbacks": [
                 {"class_path": "surrogateshap.callbacks.BankWriter",
-                 "init_args": {"output_dir": str(tmp_path / "bank")}},
+                 "init_args": {"output_dir": str(tmp_path / "bank"), "plan": plan}},
                 {
                     "class_path": "surrogateshap.callbacks.SurrogateShapCallback",
                     "init_args": {
+                        "bank_dir": str(tmp_path / "bank"),
                         "out_dir": str(tmp_path / "out"),
                         "utilities": {
                             "quality": {"class_path": "surrogateshap.metrics.ContributorMean",
@@ -332,9 +360,7 @@ def test_lightning_cli_predict(model_dir, tmp_path):
                         },
                         "v_empty": V_EMPTY,
                         "roles": {"c0": "clean"},
-                        "budget": BUDGET,
-                        "n_holdout": 6,
-                        "estimator_options": options,
+                        "estimator": {"budget": BUDGET, "n_holdout": 6, "options": options},
                     },
                 },
             ],
@@ -356,14 +382,7 @@ def test_lightning_cli_predict(model_dir, tmp_path):
         },
         "data": {
             "class_path": "surrogateshap.generation.PlanDataModule",
-            "init_args": {
-                "contributors": {
-                    "class_path": "surrogateshap.contributors.ContributorRegistry.from_file",
-                    "init_args": {"path": str(registry_file), "num_labels": N_CONTRIBUTORS},
-                },
-                "samples_per_contributor": M,
-                "batch_size": 8,
-            },
+            "init_args": {"plan": plan, "bank_dir": str(tmp_path / "bank"), "batch_size": 8},
         },
     }
     path = tmp_path / "predict.yaml"
@@ -413,12 +432,13 @@ def test_predict_with_soft_membership_values_the_twins_behind_a_shared_label(mod
     from surrogateshap.membership import SoftMembership
 
     registry = shared_registry()
-    out = tmp_path / "out"
-    cb = callback(out_dir=out, membership=SOFT)
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank"), cb])
-    data = PlanDataModule(registry, samples_per_contributor=4, seed=0, batch_size=8, per_unit=True)
-    assert data.plan.registry.contributor_ids == ["label:0", "c2", "c3", "c4"]
-    trainer.predict(generator_module(model_dir), datamodule=data, return_predictions=False)
+    out, bank_dir = tmp_path / "out", tmp_path / "bank"
+    plan = SamplingPlan(registry, 4, seed=0, per_unit=True)
+    assert plan.registry.contributor_ids == ["label:0", "c2", "c3", "c4"]
+    module = generator_module(model_dir)
+    cb = callback(bank_dir, out_dir=out, membership=SOFT, plan=plan, extractors=module.extractors)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(bank_dir, plan), cb])
+    trainer.predict(module, datamodule=PlanDataModule(plan, batch_size=8, bank_dir=bank_dir), return_predictions=False)
 
     doc = load_attribution_document(out / "attribution.json")
     check_document(doc, registry)  # the players are the contributors, not the units
@@ -429,7 +449,7 @@ def test_predict_with_soft_membership_values_the_twins_behind_a_shared_label(mod
     membership = SoftMembership.load(out / "membership.npz")
     assert membership.contributor_ids == registry.contributor_ids and len(membership) == 16
     # the written values are those of the proxy game under the written responsibilities
-    bank = ContributorBank.load(tmp_path / "bank")
+    bank = ContributorBank.load(bank_dir)
     game = ProxyGame(bank, ContributorMean(feature="brightness"), V_EMPTY["quality"], membership=membership)
     full = np.ones((1, N_CONTRIBUTORS), dtype=bool)
     assert doc["utilities"]["quality"]["v_full"] == pytest.approx(float(game(full)[0]))
@@ -437,45 +457,136 @@ def test_predict_with_soft_membership_values_the_twins_behind_a_shared_label(mod
     assert game(only_c0[None])[0] != pytest.approx(game(only_c1[None])[0])  # the proxy tells the twins apart
 
 
-def test_soft_membership_needs_a_bank_planned_per_unit(model_dir, tmp_path):
-    cb = callback(out_dir=tmp_path / "out", membership=SOFT)
-    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank"), cb])
-    data = PlanDataModule(shared_registry(), samples_per_contributor=1, seed=0, batch_size=8)
+def test_soft_membership_needs_a_plan_per_unit(tmp_path):
     with pytest.raises(ValueError, match="per_unit=True"):
-        trainer.predict(generator_module(model_dir), datamodule=data, return_predictions=False)
+        callback(tmp_path, membership=SOFT)
+    with pytest.raises(ValueError, match="per_unit=True"):
+        callback(tmp_path, membership=SOFT, plan=SamplingPlan(shared_registry(), 1))
+    with pytest.raises(ValueError, match="per_unit=True"):
+        monitor(SamplingPlan(shared_registry(), 1), membership=SOFT)
 
 
-def test_bad_membership_settings_are_clear_errors():
+def test_bad_membership_settings_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown membership key"):
-        callback(membership={"kind": "soft", "feature": ["brightness"]})
+        callback(tmp_path, membership={"kind": "soft", "feature": ["brightness"]})
     with pytest.raises(ValueError, match="'plain', 'soft' or 'shares'"):
-        callback(membership={"kind": "hard"})
+        callback(tmp_path, membership={"kind": "hard"})
     with pytest.raises(ValueError, match="needs `features`"):
-        callback(membership={"kind": "soft", "features": ["brightness"]})
-    with pytest.raises(ValueError, match="samples_per_contributor instead of plan"):
-        callback(membership=SOFT, every_n_epochs=1, plan=SamplingPlan(shared_registry(), 1), extractors=extractors())
-
-
-class SharedTrainingData(pl.LightningDataModule):
-    """Random training images labelled by condition, with the shared registry (what fit mode plans over)."""
-
-    registry = shared_registry()
-
-    def train_dataloader(self) -> DataLoader:
-        return train_loader()
+        callback(tmp_path, membership={"kind": "soft", "features": ["brightness"]})
 
 
 def test_fit_mode_with_soft_membership_logs_every_contributor(tmp_path):
     pl.seed_everything(0)
-    cb = callback(
-        every_n_epochs=1, samples_per_contributor=2, extractors=extractors(), guidance_scale=GUIDANCE,
-        num_inference_steps=STEPS, batch_size=4, membership=SOFT, out_dir=tmp_path,
-    )
+    plan = SamplingPlan(shared_registry(), 2, seed=0, per_unit=True)
+    cb = monitor(plan, batch_size=4, membership=SOFT, out_dir=tmp_path)
     trainer = pl.Trainer(**TRAINER, max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False)
-    trainer.fit(tiny_training(), datamodule=SharedTrainingData())
+    trainer.fit(tiny_training(), train_loader())
     registry = shared_registry()
-    assert cb._fit_plan.registry.contributor_ids == ["label:0", "c2", "c3", "c4"]
     assert {row["contributor"] for row in cb.history} == set(registry.contributor_ids)
     assert len(cb.history) == 2 * len(V_EMPTY) * N_CONTRIBUTORS
-    model = cb.membership.model_
+    model = cb.attributor.membership.model_
     assert model is not None and model.calibration_["label:0"]["accuracy"] == 1.0  # fitted once, reused
+
+
+# ----------------------------------------------------------------------------- a user's own LightningModule
+def readme_user_module() -> type:
+    """The LightningModule of README's "A LightningModule of your own" (a user's code, not ours)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text.split("#### A LightningModule of your own", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["CaptionedFineTuning"]
+
+
+def caption_registry() -> ContributorRegistry:
+    rows = [{"example_id": f"{who}-{i}", "contributor": who, "caption": f"a painting by {who}"}
+            for who in ("ann", "bob", "cy", "di") for i in range(2)]
+    return ContributorRegistry.from_rows(rows, condition="caption")
+
+
+def caption_batches() -> DataLoader:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(8, 3, 32, 32, generator=gen) * 2 - 1
+    captions = [f"a painting by {who}" for who in ("ann", "bob", "cy", "di") for _ in range(2)]
+    return DataLoader(list(zip(images, captions)), batch_size=4)
+
+
+def test_a_user_lightning_module_trains_with_the_monitor_and_logs_values(tmp_path):
+    from tiny_pipelines import tiny_sd_pipeline
+
+    module_class = readme_user_module()
+    pl.seed_everything(0)
+    model = module_class(tiny_sd_pipeline(), learning_rate=1e-3)
+    before = {k: v.detach().clone() for k, v in model.unet.state_dict().items()}
+    registry = caption_registry()
+    values = ContributorValueMonitor(
+        {"quality": ContributorMean(feature="brightness")}, SamplingPlan(registry, 2, seed=0),
+        {"brightness": MeanPixel()}, every_n_epochs=1, v_empty=0.0,
+        estimator={"budget": 16, "n_holdout": 0, "options": OPTIONS}, num_inference_steps=2, guidance_scale=3.0,
+        batch_size=4,
+    )
+    trainer = pl.Trainer(**TRAINER, max_epochs=2, logger=CSVLogger(tmp_path, name="logs"), callbacks=[values],
+                         log_every_n_steps=1, enable_checkpointing=False)
+    trainer.fit(model, caption_batches())
+    with open(os.path.join(trainer.logger.log_dir, "metrics.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    logged = {k for row in rows for k, v in row.items() if v}
+    assert {f"contributor_value/quality/{cid}" for cid in registry.contributor_ids} <= logged and "train_loss" in logged
+    assert sorted({row["epoch"] for row in values.history}) == [0, 1]
+    assert {row["contributor"] for row in values.history} == set(registry.contributor_ids)
+    # the values of each attribution add up to v_full - v_empty of the model at that epoch
+    for result in values.last_results_:
+        assert result.attribution.values.sum() == pytest.approx(result.attribution.v_full - 0.0, abs=1e-9)
+    # sampling through to_backend() neither froze nor copied the UNet: training went on changing it
+    assert all(p.requires_grad for p in model.unet.parameters()) and model.training
+    assert any(not torch.equal(before[k], v) for k, v in model.unet.state_dict().items())
+
+
+def test_a_module_without_to_backend_is_refused_before_training(registry):
+    trainer = pl.Trainer(**TRAINER, max_epochs=1, logger=False, callbacks=[fit_callback(registry)],
+                         enable_checkpointing=False)
+
+    class NoBackend(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(1, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0].float().reshape(-1, 1)).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    with pytest.raises(ValueError, match="NoBackend has no to_backend()"):
+        trainer.fit(NoBackend(), train_loader())
+
+
+def test_a_bank_of_an_in_memory_text_to_image_pipeline_is_attributed(tmp_path):
+    from tiny_pipelines import tiny_sd_pipeline
+
+    from surrogateshap.attribution import attribute_bank
+    from surrogateshap.generation.backends.stable_diffusion import StableDiffusion
+
+    pipe = tiny_sd_pipeline()
+    backend = StableDiffusion.from_pipeline(pipe)
+    assert backend.unet is pipe.unet and backend.model_path is None  # the pipeline's own modules, no copy
+    registry = caption_registry()
+    bank = generate_bank(backend, SamplingPlan(registry, 3, seed=0), {"brightness": MeanPixel()}, tmp_path / "bank",
+                         guidance_scale=3.0, num_inference_steps=2,
+                         trainer_kwargs={"enable_progress_bar": False, "accelerator": "cpu"})
+    assert bank.config["generation"]["backend"] == "StableDiffusion" and len(bank) == 12
+    result = attribute_bank(bank, {"quality": ContributorMean(feature="brightness")}, {"quality": 0.0},
+                            {"budget": 16, "n_holdout": 0, "options": OPTIONS}, progress=False)
+    doc = result.document
+    assert [c["id"] for c in doc["contributors"]] == registry.contributor_ids
+    quality = doc["utilities"]["quality"]
+    assert sum(quality["values"]) == pytest.approx(quality["v_full"], abs=1e-9)
+    # the prompts drive the samples: each artist's mean brightness differs, so the game is not flat
+    per_artist = [bank["brightness"][bank.contributor_index == i].mean() for i in range(4)]
+    assert np.ptp(per_artist) > 0
+    with pytest.raises(ValueError, match="either model_path .* or pipeline"):
+        StableDiffusion()

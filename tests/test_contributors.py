@@ -157,7 +157,7 @@ def test_per_contributor_m_and_validation():
     assert len(plan) == 2 and {plan[i]["contributor"] for i in range(2)} == {"a"}
     with pytest.raises(ValueError, match="missing"):
         SamplingPlan(reg, {"a": 2})
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="must be an integer of at least 0"):
         SamplingPlan(reg, -1)
     with pytest.raises(IndexError):
         plan[2]

@@ -252,8 +252,8 @@ def test_lightning_building_blocks_epoch_writer(reference, backend, plan, tmp_pa
 
     from surrogateshap.generation import collate_plan_rows
 
-    writer = BankWriter(tmp_path / "bank", plan.registry, config=reference[0].config, write_interval="epoch")
-    loader = DataLoader(writer.remaining(plan), batch_size=5, collate_fn=collate_plan_rows)
+    writer = BankWriter(tmp_path / "bank", plan, config=reference[0].config, write_interval="epoch")
+    loader = DataLoader(writer.remaining(), batch_size=5, collate_fn=collate_plan_rows)
     module = SubsetConditionedGenerator(backend, extractors(), GUIDANCE, STEPS)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[writer], enable_progress_bar=False)
     trainer.predict(module, dataloaders=loader)
@@ -265,15 +265,16 @@ def test_lightning_building_blocks_epoch_writer(reference, backend, plan, tmp_pa
 def test_rerun_with_other_config_is_refused(reference, backend, plan, tmp_path):
     out = tmp_path / "bank"
     reference[0].save(out)  # a finished bank of this config: nothing left to generate
-    writer = BankWriter(out, plan.registry, config=reference[0].config)
-    assert len(writer.remaining(plan)) == 0
+    writer = BankWriter(out, plan, config=reference[0].config)
+    assert len(writer.remaining()) == 0
     with pytest.raises(ValueError, match=r"different config: generation.guidance_scale"):
         generate_bank(backend, plan, extractors(), out, guidance_scale=3.0, num_inference_steps=STEPS)
     other = {**extractors(), "extra": lambda images: images.mean(dim=(1, 2, 3))}
     with pytest.raises(ValueError, match=r"different config: generation.features"):
         generate_bank(backend, plan, other, out, guidance_scale=GUIDANCE, num_inference_steps=STEPS)
+    fewer = ContributorRegistry.from_rows([{"example_id": "x", "contributor": "a", "label": 0}], num_labels=1)
     with pytest.raises(ValueError, match="other contributors"):
-        BankWriter(out, {"a": 1}, config=reference[0].config).remaining(plan)
+        BankWriter(out, SamplingPlan(fewer, 1), config=reference[0].config).remaining()
 
 
 def test_trainer_precision_reaches_backend(reference, model_dir, plan, tmp_path):

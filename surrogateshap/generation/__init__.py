@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "BackendProvider": ".protocols",
     "ClassConditionalDDPM": ".backends.ddpm",
+    "DescribesGeneration": ".protocols",
     "GenerationBackend": ".backends.base",
     "ImageFolderSource": ".sources",
     "PlanDataModule": ".data",
     "RankShardSampler": ".plan",
     "SamplingPlan": ".plan",
     "SubsetConditionedGenerator": ".module",
-    "bank_config": ".run",
+    "bank_config": ".plan",
     "collate_plan_rows": ".plan",
     "generate_bank": ".run",
     "sample_seed": ".plan",
@@ -26,7 +28,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BackendProvider",
     "ClassConditionalDDPM",
+    "DescribesGeneration",
     "GenerationBackend",
     "ImageFolderSource",
     "PlanDataModule",
@@ -45,8 +49,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .backends.ddpm import ClassConditionalDDPM
     from .data import PlanDataModule
     from .module import SubsetConditionedGenerator
-    from .plan import RankShardSampler, SamplingPlan, collate_plan_rows, sample_seed, stable_int
-    from .run import bank_config, generate_bank
+    from .plan import RankShardSampler, SamplingPlan, bank_config, collate_plan_rows, sample_seed, stable_int
+    from .protocols import BackendProvider, DescribesGeneration
+    from .run import generate_bank
     from .sources import ImageFolderSource
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..bank import ContributorBank
+from ..checks import check_int
 from .backends.base import GenerationBackend
+from .plan import SamplingPlan, bank_config, collate_plan_rows
 
 __all__ = ["SubsetConditionedGenerator"]
 
@@ -135,6 +138,42 @@ class SubsetConditionedGenerator(pl.LightningModule):
     def feature_sources(self) -> dict[str, str]:
         """Each bank array this module writes -> the class of the extractor or paired scorer making it."""
         return {name: type(fn).__name__ for name, fn in sorted({**self._extractors, **self._paired_scorers}.items())}
+
+    def generation_config(self) -> dict[str, Any]:
+        """How this module generates (backend class, guidance, steps, each feature's extractor), for the bank's
+        config (:func:`~surrogateshap.generation.plan.bank_config`)."""
+        return {
+            "backend": type(self.backend).__name__,
+            "guidance_scale": float(self.guidance_scale),
+            "num_inference_steps": int(self.num_inference_steps),
+            "features": self.feature_sources(),
+        }
+
+    @torch.no_grad()
+    def sample(self, plan: SamplingPlan, batch_size: int = 16) -> ContributorBank:
+        """The plan's samples as an in-memory bank, generated here without a Trainer (what the fit-mode
+        monitor attributes every k epochs). Batches are fixed chunks of the plan, so the bank does not
+        depend on how it was split; the caller sets eval mode and the device."""
+        check_int(batch_size, "batch_size", 1)
+        if getattr(self.backend, "condition_kind", plan.condition_kind) != plan.condition_kind:
+            raise ValueError(
+                f"the backend {type(self.backend).__name__} takes {self.backend.condition_kind} conditions but the "
+                f"plan's registry holds {plan.condition_kind}s."
+            )
+        outputs = []
+        for k, start in enumerate(range(0, len(plan), batch_size)):
+            rows = [plan[i] for i in range(start, min(start + batch_size, len(plan)))]
+            outputs.append(self.predict_step(collate_plan_rows(rows), k))
+        if not outputs:
+            raise ValueError("the sampling plan has no rows: give samples_per_contributor >= 1.")
+        return ContributorBank(
+            {name: np.concatenate([o["features"][name] for o in outputs]) for name in outputs[0]["features"]},
+            [c for o in outputs for c in o["contributor"]],
+            plan.n_examples,
+            sample_index=np.concatenate([o["sample_index"] for o in outputs]),
+            seed=np.concatenate([o["seed"] for o in outputs]),
+            config=bank_config(plan, self.generation_config()),
+        )
 
     def _run_feature(self, name: str, what: str, *inputs: torch.Tensor) -> np.ndarray:
         """Run extractor or paired scorer ``name`` on ``inputs`` (one image at a time when batch invariant)."""

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
+from ..checks import check_int
 from ..contributors import ContributorRegistry
+from ..membership import ConditionUnits, condition_units
 
-__all__ = ["RankShardSampler", "SamplingPlan", "collate_plan_rows", "sample_seed", "stable_int"]
+__all__ = ["RankShardSampler", "SamplingPlan", "bank_config", "collate_plan_rows", "sample_seed", "stable_int"]
 
 _SEED_MASK = (1 << 63) - 1  # seeds fit in int64 (the bank's dtype) and torch.Generator.manual_seed
 
@@ -45,8 +47,24 @@ class SamplingPlan(Dataset):
     Parameters
     ----------
     registry : the contributors and their conditions.
-    samples_per_contributor : m for every contributor, or a dict id -> m covering all of them.
+    samples_per_contributor : m for every contributor, or a dict id -> m covering all of them
+        (per unit with ``per_unit``).
     seed : the global seed (a non-negative integer).
+    per_unit : plan per unit of shared conditions (:func:`~surrogateshap.membership.condition_units`)
+        instead of per contributor: the bank that soft membership weights. Without shared
+        conditions the plan is the same either way.
+
+    Attributes
+    ----------
+    registry : what the plan's rows are drawn from: ``registry`` itself, or with ``per_unit`` the
+        registry of units (one "contributor" per unit).
+    units : the :class:`~surrogateshap.membership.ConditionUnits` with ``per_unit``, else None.
+
+    >>> rows = [{"example_id": f"x{k}", "contributor": who, "label": 0} for k, who in enumerate(["ann", "bob"])]
+    >>> registry = ContributorRegistry.from_rows(rows, num_labels=1)
+    >>> plan = SamplingPlan(registry, 2, seed=0, per_unit=True)
+    >>> len(plan), plan.registry.contributor_ids, plan[0]["condition"]
+    (2, ['label:0'], 0)
     """
 
     def __init__(
@@ -54,11 +72,12 @@ class SamplingPlan(Dataset):
         registry: ContributorRegistry,
         samples_per_contributor: int | Mapping[str, int] = 1,
         seed: int = 0,
+        per_unit: bool = False,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        self.seed = check_int(seed, "seed", 0)
+        self.units: ConditionUnits | None = condition_units(registry) if per_unit else None
+        registry = registry if self.units is None else self.units.registry
         self.registry = registry
-        self.seed = int(seed)
         ids = registry.contributor_ids
         if isinstance(samples_per_contributor, Mapping):
             given = {str(k): v for k, v in samples_per_contributor.items()}
@@ -73,8 +92,7 @@ class SamplingPlan(Dataset):
         else:
             counts = {c: samples_per_contributor for c in ids}
         for cid, m in counts.items():
-            if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-                raise ValueError(f"samples_per_contributor for {cid!r} must be a non-negative integer, got {m!r}.")
+            check_int(m, f"samples_per_contributor for {cid!r}", 0)
         self.samples_per_contributor: dict[str, int] = {c: int(m) for c, m in counts.items()}
         self._ids = ids
         self._offsets = np.cumsum([0, *self.samples_per_contributor.values()])
@@ -165,6 +183,25 @@ class SamplingPlan(Dataset):
 
     def __repr__(self) -> str:
         return f"SamplingPlan({len(self)} rows, {len(self._ids)} contributors, seed={self.seed})"
+
+
+def bank_config(
+    plan: SamplingPlan, generation: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The config stored with a bank (and checked when it is resumed): the plan, the generation settings and
+    ``extra`` (user keys).
+
+    ``generation`` is what the generating module reports
+    (:meth:`~surrogateshap.generation.SubsetConditionedGenerator.generation_config`: backend, guidance,
+    steps, each feature's extractor class), so a resumed bank cannot mix settings or extractors.
+    """
+    config: dict[str, Any] = {"plan": plan.describe()}
+    if generation is not None:
+        config["generation"] = dict(generation)
+    clash = set(config) & set(extra or {})
+    if clash:
+        raise ValueError(f"config keys {sorted(clash)} are reserved for the plan and generation settings.")
+    return {**config, **dict(extra or {})}
 
 
 def collate_plan_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -12,11 +12,12 @@ from torch.utils.data import DataLoader
 
 from ..bank import ContributorBank
 from ..callbacks.bank_writer import BankWriter
+from ..checks import check_int
 from .backends.base import GenerationBackend
 from .module import SubsetConditionedGenerator
-from .plan import RankShardSampler, SamplingPlan, collate_plan_rows
+from .plan import RankShardSampler, SamplingPlan, bank_config, collate_plan_rows
 
-__all__ = ["generate_bank", "bank_config"]
+__all__ = ["generate_bank"]
 
 #: Trainer settings for inference; ``trainer_kwargs`` override them.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -30,29 +31,6 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 # generate_bank shards the rows over processes itself (RankShardSampler): Lightning's predict sampler
 # refuses a rank without rows, which a resumed run with fewer rows left than processes needs.
 _FORCED = {"use_distributed_sampler": False}
-
-
-def bank_config(plan: SamplingPlan, generator: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The config stored with the bank: the plan, the generation settings and ``extra`` (user keys).
-
-    ``generator`` is the :class:`SubsetConditionedGenerator` (or a module with its ``backend``,
-    ``guidance_scale`` and ``num_inference_steps``); its extractors and paired scorers are
-    recorded by name and class, so a resumed bank cannot mix features of different extractors.
-    """
-    sources = getattr(generator, "feature_sources", None)
-    config = {
-        "plan": plan.describe(),
-        "generation": {
-            "backend": type(generator.backend).__name__,
-            "guidance_scale": float(generator.guidance_scale),
-            "num_inference_steps": int(generator.num_inference_steps),
-            **({"features": sources()} if callable(sources) else {}),
-        },
-    }
-    clash = set(config) & set(extra or {})
-    if clash:
-        raise ValueError(f"config keys {sorted(clash)} are reserved for the plan and generation settings.")
-    return {**config, **dict(extra or {})}
 
 
 def generate_bank(
@@ -85,8 +63,7 @@ def generate_bank(
     (example ids -> source training images) add per-sample scores against the training image
     whose caption produced each prompt; see :class:`SubsetConditionedGenerator`.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    check_int(batch_size, "batch_size", 1)
     if backend.condition_kind != plan.condition_kind:
         raise ValueError(
             f"the backend {type(backend).__name__} takes {backend.condition_kind} conditions but the plan's "
@@ -96,9 +73,9 @@ def generate_bank(
         backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir,
         paired_scorers=paired_scorers, source_images=source_images,
     )
-    full_config = bank_config(plan, module, config)
-    writer = BankWriter(out_dir, plan.n_examples, config=full_config)
-    rows = writer.remaining(plan)
+    full_config = bank_config(plan, module.generation_config(), config)
+    writer = BankWriter(out_dir, plan, config=full_config)
+    rows = writer.remaining()
     if len(rows):
         forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
         if forced:

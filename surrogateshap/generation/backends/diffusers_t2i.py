@@ -64,7 +64,9 @@ def resolve_lora_file(path: str | os.PathLike, key: str = "lora_path") -> tuple[
 
 
 class DiffusersTextToImage(GenerationBackend):
-    """A caption-conditioned backend around a local diffusers pipeline (+ optional LoRA).
+    """A caption-conditioned backend around a diffusers pipeline (+ optional LoRA): loaded from a local
+    folder (``model_path``), or one already in memory (``pipeline``, :meth:`from_pipeline`), such as a
+    pipeline over the UNet a user is fine-tuning.
 
     Subclasses set ``pipeline_class`` (a diffusers pipeline class) and implement
     :meth:`_pipeline_kwargs` with the call options specific to their pipeline. The constructor
@@ -78,7 +80,7 @@ class DiffusersTextToImage(GenerationBackend):
 
     def __init__(
         self,
-        model_path: str | os.PathLike,
+        model_path: str | os.PathLike | None = None,
         lora_path: str | os.PathLike | None = None,
         resolution: int | None = None,
         lora_scale: float = 1.0,
@@ -86,21 +88,32 @@ class DiffusersTextToImage(GenerationBackend):
         prompt_template: str = "{}",
         torch_dtype: torch.dtype | str | None = None,
         batch_invariant: bool = True,
+        pipeline: Any = None,
     ) -> None:
         super().__init__()
         what = self.pipeline_class.__name__.removesuffix("Pipeline")
-        folder = check_model_folder(model_path, what)
+        if (model_path is None) == (pipeline is None):
+            raise ValueError(
+                f"give {what} either model_path (a local pipeline folder) or pipeline (a "
+                f"{self.pipeline_class.__name__} in memory, see from_pipeline), not both or neither."
+            )
+        if pipeline is not None and not isinstance(pipeline, self.pipeline_class):
+            raise ValueError(f"pipeline must be a {self.pipeline_class.__name__}, got {type(pipeline).__name__}.")
+        folder = None if model_path is None else check_model_folder(model_path, what)
         lora = None if (base_model or lora_path in (None, "")) else resolve_lora_file(lora_path)
         if "{}" not in prompt_template:
             raise ValueError(f"prompt_template must contain '{{}}' where the caption goes, got {prompt_template!r}.")
-        kwargs = dict(self.load_kwargs, local_files_only=True)
         if isinstance(torch_dtype, str):
             if not isinstance(getattr(torch, torch_dtype, None), torch.dtype):
                 raise ValueError(f"torch_dtype must name a torch dtype such as 'bfloat16', got {torch_dtype!r}.")
             torch_dtype = getattr(torch, torch_dtype)
-        if torch_dtype is not None:
-            kwargs["torch_dtype"] = torch_dtype
-        pipe = self.pipeline_class.from_pretrained(str(folder), **kwargs)
+        if pipeline is None:
+            kwargs = dict(self.load_kwargs, local_files_only=True)
+            if torch_dtype is not None:
+                kwargs["torch_dtype"] = torch_dtype
+            pipe = self.pipeline_class.from_pretrained(str(folder), **kwargs)
+        else:
+            pipe = pipeline if torch_dtype is None else pipeline.to(dtype=torch_dtype)
         if lora is not None:
             lora_folder, weight_name = lora
             pipe.load_lora_weights(
@@ -114,7 +127,7 @@ class DiffusersTextToImage(GenerationBackend):
         self.resolution = None if resolution is None else int(resolution)
         self.prompt_template = prompt_template
         self.batch_invariant = bool(batch_invariant)
-        self._attach(pipe)
+        self._attach(pipe, freeze=pipeline is None)
 
     @classmethod
     def from_pretrained(
@@ -124,18 +137,29 @@ class DiffusersTextToImage(GenerationBackend):
         return cls(model_path, lora_path=lora_path, **kwargs)
 
     @classmethod
+    def from_pipeline(cls, pipeline: Any, **kwargs: Any) -> DiffusersTextToImage:
+        """A backend over a pipeline already in memory (e.g. built around the UNet being trained).
+
+        Its modules are used as they are, neither copied nor frozen: generation runs under
+        ``torch.no_grad()``, so training them goes on unaffected. ``kwargs`` as for the constructor
+        (``lora_path`` loads a LoRA into this very pipeline).
+        """
+        return cls(pipeline=pipeline, **kwargs)
+
+    @classmethod
     def base(cls, model_path: str | os.PathLike, **kwargs: Any) -> DiffusersTextToImage:
         """The base model without LoRA (its bank gives ``v_empty``)."""
         kwargs.pop("lora_path", None)
         return cls(model_path, base_model=True, **kwargs)
 
-    def _attach(self, pipe: Any) -> None:
-        """Keep the pipeline and register its model components as children (frozen, eval mode)."""
+    def _attach(self, pipe: Any, freeze: bool) -> None:
+        """Keep the pipeline and register its model components as children (loaded ones frozen, in eval mode)."""
         pipe.set_progress_bar_config(disable=True)
         for name, component in pipe.components.items():
             if isinstance(component, nn.Module):
-                component.requires_grad_(False)
-                component.eval()
+                if freeze:
+                    component.requires_grad_(False)
+                    component.eval()
                 self.add_module(name, component)
         object.__setattr__(self, "pipeline", pipe)  # not a Module: kept out of children and state_dict
 

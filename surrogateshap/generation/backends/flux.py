@@ -18,7 +18,8 @@ class Flux(DiffusersTextToImage):
 
     Parameters
     ----------
-    model_path : local folder written by ``FluxPipeline.save_pretrained`` (config key ``model_path``).
+    model_path : local folder written by ``FluxPipeline.save_pretrained`` (config key ``model_path``);
+        or ``pipeline``, a ``FluxPipeline`` in memory (:meth:`from_pipeline`).
     lora_path : LoRA weights file (or a folder holding ``pytorch_lora_weights.safetensors``); None
         gives the base model.
     resolution : image height and width in pixels (a multiple of 16 for FLUX.1); None uses the
@@ -30,7 +31,9 @@ class Flux(DiffusersTextToImage):
 
     pipeline_class = FluxPipeline
 
-    def __init__(self, model_path: str | os.PathLike, max_sequence_length: int = 512, **kwargs: Any) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike | None = None, max_sequence_length: int = 512, **kwargs: Any
+    ) -> None:
         super().__init__(model_path, **kwargs)
         self.max_sequence_length = int(max_sequence_length)
 

@@ -16,7 +16,9 @@ class StableDiffusion(DiffusersTextToImage):
     Parameters
     ----------
     model_path : local folder written by ``StableDiffusionPipeline.save_pretrained`` (config key
-        ``model_path``); the safety checker is never loaded.
+        ``model_path``); the safety checker is never loaded. Or, instead, ``pipeline``:
+    pipeline : a ``StableDiffusionPipeline`` already in memory (:meth:`from_pipeline`), e.g. around the
+        UNet being fine-tuned; its modules are used as they are (not copied, not frozen).
     lora_path : LoRA weights file (or a folder holding ``pytorch_lora_weights.safetensors``) from
         the fine-tuning run (config key ``lora_path``); None gives the base model.
     resolution : image height and width in pixels; None uses the UNet's native size.
@@ -36,7 +38,9 @@ class StableDiffusion(DiffusersTextToImage):
         "requires_safety_checker": False,
     }
 
-    def __init__(self, model_path: str | os.PathLike, negative_prompt: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike | None = None, negative_prompt: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(model_path, **kwargs)
         self.negative_prompt = negative_prompt
 
