@@ -20,9 +20,9 @@ import torch
 from surrogateshap.metrics import ContributorFID
 
 from surrogateshap.config import load_config
-from surrogateshap.data.digits import DigitsContributors
-from surrogateshap.demo import default_config_path
-from surrogateshap.training import DigitsExtractor
+from surrogateshap.examples.digits import DigitsExtractor
+from surrogateshap.examples.digits.demo import default_config_path
+from surrogateshap.examples.digits.planting import DigitsContributors
 
 
 def _fid(features: np.ndarray, reference: np.ndarray) -> float:

@@ -152,7 +152,7 @@ def similarity_values(config: Mapping[str, Any], bank: Any) -> np.ndarray:
     import torch
 
     from surrogateshap.config import instantiate
-    from surrogateshap.data.digits import DigitsContributors, DigitsPlanting
+    from surrogateshap.examples.digits.planting import DigitsContributors, DigitsPlanting
 
     extractor = instantiate(config["generation"]["extractors"]["embedding"], "config.generation.extractors.embedding")
     data = DigitsContributors.build(DigitsPlanting.from_config(config.get("data") or {}))
@@ -174,13 +174,13 @@ def similarity_values(config: Mapping[str, Any], bank: Any) -> np.ndarray:
 def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     """The proxy stage: see the module docstring. Returns (and writes) the proxy results document."""
     from surrogateshap.bank import ContributorBank
+    from surrogateshap.coalitions import read_coalitions
     from surrogateshap.config import instantiate, load_config
-    from surrogateshap.demo import default_config_path
     from surrogateshap.estimators import estimate
+    from surrogateshap.examples.digits.demo import default_config_path
     from surrogateshap.games import CachedGame
     from surrogateshap.games.proxy import ProxyGame
     from surrogateshap.pipeline import run_attribution
-    from surrogateshap.retrain import read_coalitions
 
     config_path = Path(args.config) if args.config else default_config_path()
     config = load_config(config_path, args.overrides)

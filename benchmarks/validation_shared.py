@@ -74,7 +74,7 @@ def one_twin_masks(n_digits: int, k: int, seed: int) -> np.ndarray:
 def run_coalitions(args: argparse.Namespace) -> Path:
     """Write ``full``, ``one00..`` and ``dm00..`` to the coalitions CSV."""
     from surrogateshap.attribution import holdout_coalitions
-    from surrogateshap.data.digits import DigitsPlanting
+    from surrogateshap.examples.digits.planting import DigitsPlanting
 
     ids = DigitsPlanting(condition="digit").contributor_ids
     one = one_twin_masks(len(ids) // 2, N_EACH, args.seed)
@@ -91,10 +91,10 @@ def run_coalitions(args: argparse.Namespace) -> Path:
 def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     """Both proxies on the per-digit bank: SurrogateSHAP attributions and every coalition's value."""
     from surrogateshap.bank import ContributorBank
+    from surrogateshap.coalitions import read_coalitions
     from surrogateshap.config import instantiate, load_config
     from surrogateshap.games.proxy import ProxyGame
     from surrogateshap.pipeline import run_attribution
-    from surrogateshap.retrain import read_coalitions
 
     results = Path(args.results)
     # variants not asked for keep their earlier results
@@ -199,7 +199,7 @@ def run_report(args: argparse.Namespace) -> dict[str, Any]:
     proxy = json.loads(Path(args.results).read_text())
     planned = pd.read_csv(args.coalitions)["coalition"].astype(str)
     n_planned = {p: int(planned.str.startswith(p).sum()) for p in FAMILIES}
-    from surrogateshap.retrain import RESULTS_FILE, SETTINGS_FILE
+    from surrogateshap.examples.digits.retrain import RESULTS_FILE, SETTINGS_FILE
 
     frames = []
     for path in map(Path, args.retrain):

@@ -128,7 +128,7 @@ def _run_setting(args: argparse.Namespace) -> None:
     from .pipeline import run_attribution
 
     if args.command == "demo":
-        from .demo import run_demo
+        from .examples.digits.demo import run_demo
 
         if args.config is not None and not args.config.is_file():
             raise FileNotFoundError(f"config file {args.config} does not exist; omit --config for the shipped demo.")
@@ -149,8 +149,8 @@ def _run_setting(args: argparse.Namespace) -> None:
 
 def _retrain(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .demo import default_config_path
-    from .retrain import RESULTS_FILE, run_retraining
+    from .examples.digits.demo import default_config_path
+    from .examples.digits.retrain import RESULTS_FILE, run_retraining
 
     path = args.config or default_config_path()
     if not Path(path).is_file():
@@ -179,7 +179,7 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from .attribution import AttributionResult, EstimatorSettings, UtilityResult, contributor_entries
-    from .retrain import read_coalitions
+    from .coalitions import read_coalitions
 
     names, masks = read_coalitions(args.values, value_column="value")  # validates the file
     frame = pd.read_csv(args.values)
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from .training.cli import run_lightning_cli
+        from .lightning_cli import run_lightning_cli
 
         # from the shell LightningCLI reads sys.argv itself (it warns when given both)
         run_lightning_cli(None if from_shell else argv)

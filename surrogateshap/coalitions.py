@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -246,3 +248,47 @@ def sample_coalitions(
         unit=np.concatenate(units),
         sampler=sampler,
     )
+
+
+def read_coalitions(
+    path: str | Path, contributor_ids: Sequence[str] | None = None, *, value_column: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Coalition names and masks ``(k, n)`` from a CSV with one 0/1 column per contributor.
+
+    An optional ``coalition`` column names the rows (default ``c000``, ``c001``...). With
+    ``contributor_ids`` every contributor must have a column and other columns (e.g. ``value``)
+    are ignored; without, every column but ``coalition`` and ``value_column`` is a contributor.
+    ``value_column``, when given, must be present.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "coalitions.csv"
+    >>> _ = path.write_text("coalition,a,b,value\nnone,0,0,0.0\nall,1,1,3.5\n")
+    >>> read_coalitions(path, value_column="value")
+    (['none', 'all'], array([[False, False],
+           [ True,  True]]))
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"coalitions file {path} does not exist; give a CSV with one 0/1 column per contributor."
+        )
+    frame = pd.read_csv(path)
+    if value_column is not None and value_column not in frame.columns:
+        raise ValueError(f"{path} has no {value_column!r} column; add one with each coalition's utility.")
+    if contributor_ids is None:
+        contributor_ids = [c for c in frame.columns if c not in ("coalition", value_column)]
+    missing = [c for c in contributor_ids if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} has no column for contributor(s) {missing[:5]}; add one 0/1 column per contributor.")
+    masks = frame[list(contributor_ids)].to_numpy()
+    if not np.isin(masks, (0, 1)).all():
+        raise ValueError(f"the contributor columns of {path} must hold only 0 and 1.")
+    if "coalition" in frame.columns:
+        names = [str(v) for v in frame["coalition"]]
+    else:
+        names = [f"c{i:03d}" for i in range(len(frame))]
+    if len(set(names)) != len(names):
+        raise ValueError(f"coalition names in {path} must be unique.")
+    return names, masks.astype(bool)

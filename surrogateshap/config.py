@@ -5,7 +5,7 @@ A config is plain YAML. Two conventions make it executable:
 - ``${dotted.key}`` inside a string refers to another value of the same config (``${paths.model_path}``);
   a string that is exactly one reference takes the referenced value with its type. ``${package_dir}``
   (unless the config defines that key) is the installed ``surrogateshap`` package folder, so shipped
-  configs can point at the models shipped inside the package (``${package_dir}/assets/digits/ddpm``).
+  configs can point at the models shipped inside the package (``${package_dir}/examples/digits/assets/ddpm``).
 - A mapping with ``class_path`` (and optionally ``init_args``) describes an object, in the
   jsonargparse / LightningCLI layout. ``class_path`` names a class or any callable, e.g.
   ``pkg.module.Class`` or ``pkg.module.Class.from_pretrained``; :func:`instantiate` builds it

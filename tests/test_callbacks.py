@@ -235,7 +235,7 @@ def test_predict_logs_to_an_offline_wandb_run(model_dir, registry, complete_bank
 
 # ----------------------------------------------------------------------------- fit
 def tiny_training():
-    from surrogateshap.training import DiffusionTraining
+    from surrogateshap.examples.digits import DiffusionTraining
 
     torch.manual_seed(0)
     return DiffusionTraining(
@@ -316,7 +316,7 @@ def test_history_survives_state_dict_and_checkpoint_resume(fit_run, registry, tm
 def test_lightning_cli_predict(model_dir, tmp_path):
     import yaml
 
-    from surrogateshap.training.cli import run_lightning_cli
+    from surrogateshap.lightning_cli import run_lightning_cli
 
     registry_file = tmp_path / "registry.csv"
     with open(registry_file, "w", newline="") as handle:
@@ -400,7 +400,7 @@ def test_shipped_predict_config_parses(name):
     """The shipped LightningCLI predict configs type-check (nothing is instantiated)."""
     from pathlib import Path
 
-    from surrogateshap.training.cli import run_lightning_cli
+    from surrogateshap.lightning_cli import run_lightning_cli
 
     config = Path(__file__).resolve().parents[1] / "configs" / name
     with pytest.raises(SystemExit) as exit_info:

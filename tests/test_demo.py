@@ -16,7 +16,7 @@ from PIL import Image
 from surrogateshap.bank import ContributorBank
 from surrogateshap.cli import main
 from surrogateshap.config import load_config
-from surrogateshap.demo import default_config_path, ensure_generator, run_demo
+from surrogateshap.examples.digits.demo import default_config_path, ensure_generator, run_demo
 from surrogateshap.pipeline import run_attribution
 from surrogateshap.report import load_attribution_document
 

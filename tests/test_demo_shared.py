@@ -9,7 +9,7 @@ import pytest
 from test_demo import REDUCED, roles_at
 
 from surrogateshap import SoftMembership
-from surrogateshap.demo import default_config_path, run_demo
+from surrogateshap.examples.digits.demo import default_config_path, run_demo
 from surrogateshap.report import load_attribution_document
 
 SHARED = {**REDUCED, "plan.samples_per_contributor": 48, "base.samples_per_contributor": 8}

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from surrogateshap.config import load_config
-from surrogateshap.data.digits import (
+from surrogateshap.examples.digits import DigitsDataModule, DigitsExtractor, DigitsFeatureNet, FeatureNetTraining
+from surrogateshap.examples.digits.data import DEGRADED_CLASS
+from surrogateshap.examples.digits.demo import default_config_path
+from surrogateshap.examples.digits.planting import (
     DigitsContributors,
     DigitsPlanting,
     add_marker,
@@ -13,10 +16,7 @@ from surrogateshap.data.digits import (
     digits_roles,
     load_digits_images,
 )
-from surrogateshap.demo import default_config_path
 from surrogateshap.generation.backends.ddpm import ClassConditionalDDPM
-from surrogateshap.training import DigitsDataModule, DigitsExtractor, DigitsFeatureNet, FeatureNetTraining
-from surrogateshap.training.data import DEGRADED_CLASS
 
 
 def test_split_is_reproducible_stratified_and_disjoint():
@@ -139,9 +139,10 @@ def test_untrained_backend_keeps_the_architecture_with_seeded_fresh_weights():
 
 def test_diffusion_training_step_and_export(tmp_path):
     import lightning.pytorch as pl
+    from surrogateshap.callbacks import SavePretrained
     from torch.utils.data import DataLoader, TensorDataset
 
-    from surrogateshap.training import DiffusionTraining, SavePretrained
+    from surrogateshap.examples.digits import DiffusionTraining
 
     torch.manual_seed(0)
     model = DiffusionTraining(num_labels=3, block_out_channels=(8, 16), ema_decay=0.9)

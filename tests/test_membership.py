@@ -285,7 +285,7 @@ def test_classifier_needs_every_training_feature():
 
 
 def test_digits_units_give_the_plain_plan_and_shared_digits_one_unit_each():
-    from surrogateshap.data.digits import DigitsPlanting, digits_registry
+    from surrogateshap.examples.digits.planting import DigitsPlanting, digits_registry
     from surrogateshap.generation import SamplingPlan
 
     plain = digits_registry()

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from surrogateshap.cli import main
+from surrogateshap.coalitions import read_coalitions
 from surrogateshap.config import load_config
-from surrogateshap.demo import default_config_path
+from surrogateshap.examples.digits.demo import default_config_path
+from surrogateshap.examples.digits.retrain import RESULTS_FILE, run_retraining
 from surrogateshap.pipeline import run_attribution
-from surrogateshap.retrain import RESULTS_FILE, read_coalitions, run_retraining
 
 TINY = {
     "plan.samples_per_contributor": 2,
@@ -89,7 +90,7 @@ def test_parallel_workers_write_the_same_rows_in_file_order(retrained, tmp_path)
     assert pd.read_csv(tmp_path / RESULTS_FILE)["coalition"].tolist() == ["s0", "s1"]
     for name in UTILITIES:  # same seeds whichever process trains a coalition
         assert parallel[name].tolist() == pytest.approx(frame[name].tolist(), rel=1e-4), name
-    with pytest.raises(ValueError, match="workers must be a positive integer"):
+    with pytest.raises(ValueError, match="workers must be an integer of at least 1"):
         run_retraining(config, csv, tmp_path, workers=0)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..contributors import ContributorRegistry
+from ...contributors import ContributorRegistry
 
 __all__ = [
     "CORNERS", "DigitsContributors", "DigitsPlanting", "DigitsTrainingImages", "add_marker", "corrupt",
@@ -277,7 +277,7 @@ class DigitsContributors:
 
 
 def digits_registry(planting: Mapping[str, Any] | None = None) -> ContributorRegistry:
-    """The registry of a planting (config entry point: ``surrogateshap.data.digits.digits_registry``)."""
+    """The registry of a planting (config entry point: ``surrogateshap.examples.digits.digits_registry``)."""
     return DigitsContributors.build(planting).registry()
 
 
@@ -285,7 +285,7 @@ def reference_features(planting: Mapping[str, Any] | None, extractor: Any) -> np
     """``extractor`` features of the held-out clean reference split (FID reference), float64 (N, d).
 
     ``extractor`` maps images (B, 3, 8, 8) in [0, 1] to features, e.g. a
-    :class:`~surrogateshap.training.features.DigitsExtractor` with ``output="embedding"``.
+    :class:`~surrogateshap.examples.digits.features.DigitsExtractor` with ``output="embedding"``.
     """
     import torch
 

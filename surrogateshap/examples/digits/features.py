@@ -40,8 +40,8 @@ A small CNN on 8x8 grey digits (scikit-learn's digits), trained by `surrogatesha
 configs/digits_features.yaml`: 11 classes (ten digits and *degraded*, taught with inverted, noisy
 and blurred copies) and a separate corner-marker detector. It is the embedded demo's stand-in for
 Inception (FID embedding, Inception Score probabilities), an aesthetic predictor (confidence) and a
-spurious-marker detector. Load with `surrogateshap.training.DigitsFeatureNet.from_pretrained(<this
-folder>)` or as bank extractors with `surrogateshap.training.DigitsExtractor(<this folder>, output)`.
+spurious-marker detector. Load with `surrogateshap.examples.digits.DigitsFeatureNet.from_pretrained(<this
+folder>)` or as bank extractors with `surrogateshap.examples.digits.DigitsExtractor(<this folder>, output)`.
 See training.json for the seed, steps, time and held-out metrics.
 """
 

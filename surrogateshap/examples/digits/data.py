@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..data.digits import CORNERS, DigitsContributors, DigitsPlanting, add_marker, corrupt
+from .planting import CORNERS, DigitsContributors, DigitsPlanting, add_marker, corrupt
 
 __all__ = ["DEGRADED_CLASS", "DigitsDataModule"]
 

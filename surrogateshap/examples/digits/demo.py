@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import load_config
-from .data.digits import DigitsPlanting
+from ...config import load_config
+from .planting import DigitsPlanting
 
 __all__ = ["default_config_path", "ensure_generator", "recipe_config_path", "run_demo", "train_generator"]
 
@@ -61,7 +61,7 @@ def train_generator(
     import lightning.pytorch as pl
     import yaml
 
-    from .config import instantiate
+    from ...config import instantiate
 
     recipe = yaml.safe_load(recipe_config_path().read_text(encoding="utf-8"))
     out = Path(out_dir)
@@ -71,7 +71,7 @@ def train_generator(
         "class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(out.parent / "logs")},
     }
     trainer_cfg["callbacks"] = [
-        {"class_path": "surrogateshap.training.SavePretrained", "init_args": {"dirpath": str(out)}}
+        {"class_path": "surrogateshap.callbacks.SavePretrained", "init_args": {"dirpath": str(out)}}
     ]
     trainer_cfg["enable_progress_bar"] = progress
     if max_steps is not None:
@@ -119,7 +119,7 @@ def run_demo(
     use_wandb: bool | None = None,
 ):
     """Run the digits demo into ``out_dir`` and return the :class:`~surrogateshap.pipeline.AttributionRun`."""
-    from .pipeline import run_attribution
+    from ...pipeline import run_attribution
 
     path = Path(config_path) if config_path is not None else default_config_path()
     config = load_config(path, overrides)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..generation.backends.ddpm import ClassConditionalDDPM
+from ...generation.backends.ddpm import ClassConditionalDDPM
 
 __all__ = ["DiffusionTraining", "build_unet"]
 

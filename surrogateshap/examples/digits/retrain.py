@@ -32,59 +32,26 @@ import copy
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .bank import ContributorBank
-from .io import atomic_write_text
+from ...bank import ContributorBank
+from ...checks import check_int
+from ...coalitions import read_coalitions
+from ...io import atomic_write_text
 
-__all__ = ["RESULTS_FILE", "SETTINGS_FILE", "read_coalitions", "retrain_coalition", "run_retraining"]
+__all__ = ["RESULTS_FILE", "SETTINGS_FILE", "retrain_coalition", "run_retraining"]
 
 RESULTS_FILE = "retrain.csv"
 SETTINGS_FILE = "retrain_settings.json"
 
 
-def read_coalitions(
-    path: str | Path, contributor_ids: Sequence[str] | None = None, *, value_column: str | None = None
-) -> tuple[list[str], np.ndarray]:
-    """Coalition names and masks ``(k, n)`` from a CSV with one 0/1 column per contributor.
-
-    An optional ``coalition`` column names the rows (default ``c000``, ``c001``...). With
-    ``contributor_ids`` every contributor must have a column and other columns (e.g. ``value``)
-    are ignored; without, every column but ``coalition`` and ``value_column`` is a contributor.
-    ``value_column``, when given, must be present.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"coalitions file {path} does not exist; give a CSV with one 0/1 column per contributor."
-        )
-    frame = pd.read_csv(path)
-    if value_column is not None and value_column not in frame.columns:
-        raise ValueError(f"{path} has no {value_column!r} column; add one with each coalition's utility.")
-    if contributor_ids is None:
-        contributor_ids = [c for c in frame.columns if c not in ("coalition", value_column)]
-    missing = [c for c in contributor_ids if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path} has no column for contributor(s) {missing[:5]}; add one 0/1 column per contributor.")
-    masks = frame[list(contributor_ids)].to_numpy()
-    if not np.isin(masks, (0, 1)).all():
-        raise ValueError(f"the contributor columns of {path} must hold only 0 and 1.")
-    if "coalition" in frame.columns:
-        names = [str(v) for v in frame["coalition"]]
-    else:
-        names = [f"c{i:03d}" for i in range(len(frame))]
-    if len(set(names)) != len(names):
-        raise ValueError(f"coalition names in {path} must be unique.")
-    return names, masks.astype(bool)
-
-
 def _score(bank: ContributorBank, utilities: Mapping[str, Any], weights: np.ndarray) -> dict[str, float]:
-    from .games.proxy import ProxyGame
+    from ...games.proxy import ProxyGame
 
     full = np.ones((1, len(bank.contributor_ids)), dtype=bool)
     return {
@@ -105,13 +72,12 @@ def retrain_coalition(
     """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring.
 
     ``train_seed`` replaces the recipe's training seed (None: the shipped model's)."""
-    from .config import instantiate
-    from .contributors import ContributorRegistry
-    from .data.digits import DigitsPlanting
+    from ...config import instantiate
+    from ...contributors import ContributorRegistry
+    from ...generation import SamplingPlan, generate_bank
+    from ...generation.backends.ddpm import ClassConditionalDDPM
     from .demo import train_generator
-    from .generation import SamplingPlan, generate_bank
-    from .generation.backends.ddpm import ClassConditionalDDPM
-    from .membership import condition_units
+    from .planting import DigitsPlanting
 
     work = Path(work_dir)
     registry = instantiate(config["contributors"], "config.contributors")
@@ -142,8 +108,8 @@ def retrain_coalition(
         subset = registry
         samples = int(config["base"].get("samples_per_contributor", 1))
     # per unit of S's shared labels; without shared labels the units are the members themselves
-    units = condition_units(subset).registry
-    plan = SamplingPlan(units, samples, seed=int(config["plan"].get("seed", 0)))
+    plan = SamplingPlan(subset, samples, seed=int(config["plan"].get("seed", 0)), per_unit=True)
+    units = plan.registry
     trainer_kwargs = {"enable_progress_bar": progress, **dict(config.get("trainer") or {})}
     tic = time.perf_counter()
     common = {"num_inference_steps": int(gen.get("num_inference_steps", 50)),
@@ -205,10 +171,9 @@ def run_retraining(
 
     from tqdm.auto import tqdm
 
-    from .config import instantiate
+    from ...config import instantiate
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
+    check_int(workers, "workers", 1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out / SETTINGS_FILE, {"max_steps": max_steps, "train_seed": train_seed})
