@@ -104,6 +104,11 @@ def _resolve_roles(roles: Any) -> dict[str, str]:
 
 def default_out_dir(trainer: pl.Trainer) -> Path:
     """Where a callback writes without an ``out_dir``: ``trainer.log_dir / "attribution"`` (or the default root
-    dir without a logger). ``trainer.log_dir`` is a collective under DDP: call this on every rank."""
+    dir without a logger). ``trainer.log_dir`` is a collective under DDP: call this on every rank.
+
+    >>> import lightning.pytorch as pl
+    >>> default_out_dir(pl.Trainer(logger=False, default_root_dir="runs")).as_posix()
+    'runs/attribution'
+    """
     log_dir = trainer.log_dir
     return Path(log_dir if log_dir is not None else trainer.default_root_dir) / "attribution"

@@ -20,6 +20,11 @@ class SavePretrained(pl.Callback):
     run never leaves a half-written model. ``training.json`` records the seed, steps, epochs,
     wall-clock seconds, the last logged metrics and the data module's hyperparameters (e.g.
     the planting).
+
+    >>> from surrogateshap.examples.digits import DiffusionTraining
+    >>> callback = SavePretrained("models/ddpm")  # pl.Trainer(callbacks=[callback]).fit(DiffusionTraining(...), data)
+    >>> callback.dirpath.as_posix()
+    'models/ddpm'
     """
 
     def __init__(self, dirpath: str | Path) -> None:

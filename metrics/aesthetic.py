@@ -31,6 +31,11 @@ class ContributorAestheticScore(ContributorMean):
     """Mixture-weighted mean aesthetic score of a coalition's samples (higher is better).
 
     Data: one score per sample ``(N,)``, e.g. from ``AestheticScorer``.
+
+    >>> metric = ContributorAestheticScore(num_contributors=1)
+    >>> metric.update(torch.tensor([5.0, 7.0]), torch.tensor([0, 0]))
+    >>> metric.compute()
+    tensor(6., dtype=torch.float64)
     """
 
     higher_is_better = True
@@ -43,6 +48,9 @@ class LaionAestheticMLP(nn.Module):
     """The LAION "improved aesthetic predictor" head: embedding ``(B, d)`` -> score ``(B, 1)``.
 
     Layer indices match the published state dicts (``layers.0/2/4/6/7``).
+
+    >>> LaionAestheticMLP(input_dim=4)(torch.randn(3, 4)).shape
+    torch.Size([3, 1])
     """
 
     def __init__(self, input_dim: int = 768) -> None:
@@ -86,7 +94,14 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
 
 
 def load_aesthetic_head(path: str | os.PathLike, input_dim: int) -> nn.Module:
-    """Load a LAION aesthetic head (MLP or linear) from a ``.pth``/``.pt``/``.safetensors`` state dict."""
+    """Load a LAION aesthetic head (MLP or linear) from a ``.pth``/``.pt``/``.safetensors`` state dict.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "head.pth"
+    >>> torch.save(LaionAestheticMLP(input_dim=4).state_dict(), path)
+    >>> type(load_aesthetic_head(path, input_dim=4)).__name__
+    'LaionAestheticMLP'
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise _missing_weights(
@@ -129,6 +144,16 @@ class AestheticScorer(nn.Module):
     head_path : local ``.pth``/``.pt``/``.safetensors`` state dict of the aesthetic head.
     device : where the models run.
     batch_size : images per forward pass.
+
+    >>> import tempfile
+    >>> from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    >>> folder = Path(tempfile.mkdtemp())  # a tiny CLIP and head saved locally (real ones: ViT-L/14 and LAION's head)
+    >>> config = CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...                           image_size=32, patch_size=16, projection_dim=4)
+    >>> CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    >>> torch.save(LaionAestheticMLP(input_dim=4).state_dict(), folder / "head.pth")
+    >>> AestheticScorer(folder, folder / "head.pth")(torch.rand(2, 3, 32, 32)).shape
+    torch.Size([2])
     """
 
     def __init__(

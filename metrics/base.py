@@ -27,7 +27,17 @@ from torchmetrics import Metric
 
 class MissingSamplesError(ValueError):
     """A coalition holds a contributor (metric column) that has no samples; ``coalition`` and ``column`` say
-    which (row of the masks, column index), so a caller that knows the columns' names can name it."""
+    which (row of the masks, column index), so a caller that knows the columns' names can name it.
+
+    >>> import numpy as np
+    >>> from surrogateshap.metrics import ContributorMean
+    >>> metric = ContributorMean(feature="score", num_contributors=2)
+    >>> metric.update(torch.tensor([1.0]), torch.tensor([0]))
+    >>> metric.compute_coalitions(np.array([[0, 1]], bool), np.ones(2))
+    Traceback (most recent call last):
+    ...
+    surrogateshap.metrics.base.MissingSamplesError: contributor 1 is in coalition 0 but has no samples in the bank; ...
+    """
 
     def __init__(self, coalition: int, column: int) -> None:
         super().__init__(
@@ -43,6 +53,10 @@ def membership_matrix(contributors: Tensor | np.ndarray, num_contributors: int) 
 
     Integer indices must lie in ``[0, num_contributors)``; a membership matrix must be
     non-negative with rows summing to 1.
+
+    >>> membership_matrix(torch.tensor([1, 0]), 3)
+    tensor([[0., 1., 0.],
+            [1., 0., 0.]], dtype=torch.float64)
     """
     contributors = torch.as_tensor(contributors)
     if contributors.ndim == 1:
@@ -88,6 +102,16 @@ class ContributorMetric(Metric):
     feature : name of the bank array this metric reads (used by ``ProxyGame``).
     num_contributors : number of contributors; when None it is set by the first caller
         that knows it (``ProxyGame`` does), before any update.
+
+    >>> import numpy as np
+    >>> from surrogateshap.metrics import ContributorMean
+    >>> metric = ContributorMean(feature="score", num_contributors=2)
+    >>> # sample 0 is contributor 0's, sample 1 is shared half and half (soft membership)
+    >>> metric.update(torch.tensor([1.0, 3.0]), torch.tensor([[1.0, 0.0], [0.5, 0.5]]))
+    >>> metric.mass()
+    tensor([1.5000, 0.5000], dtype=torch.float64)
+    >>> metric.compute_coalitions(np.array([[1, 0], [0, 1]], bool), np.ones(2))
+    tensor([1.6667, 3.0000], dtype=torch.float64)
     """
 
     full_state_update = False

@@ -20,7 +20,12 @@ from .base import ContributorMetric
 
 
 def fit_ward_centers(train_embeddings: Tensor | np.ndarray, n_clusters: int = 20) -> Tensor:
-    """Ward-cluster training embeddings ``(M, d)`` into ``n_clusters``; return the cluster means (float64)."""
+    """Ward-cluster training embeddings ``(M, d)`` into ``n_clusters``; return the cluster means (float64).
+
+    >>> fit_ward_centers(np.array([[0.0], [0.2], [10.0], [10.4]]), 2)
+    tensor([[10.2000],
+            [ 0.1000]], dtype=torch.float64)
+    """
     from sklearn.cluster import AgglomerativeClustering
 
     x = np.asarray(torch.as_tensor(train_embeddings).detach().cpu().to(torch.float64))
@@ -36,7 +41,11 @@ def fit_ward_centers(train_embeddings: Tensor | np.ndarray, n_clusters: int = 20
 
 
 def nearest_center(embeddings: Tensor, centers: Tensor, chunk: int = 4096) -> Tensor:
-    """Index of the nearest centre (Euclidean, float64) for each row of ``embeddings`` ``(N, d)``."""
+    """Index of the nearest centre (Euclidean, float64) for each row of ``embeddings`` ``(N, d)``.
+
+    >>> nearest_center(torch.tensor([[1.0], [8.0]]), torch.tensor([[0.0], [10.0]]))
+    tensor([0, 1])
+    """
     x = torch.as_tensor(embeddings).to(device=centers.device, dtype=torch.float64)
     c = centers.to(torch.float64)
     out = [
@@ -56,6 +65,11 @@ class ContributorClusterEntropy(ContributorMetric):
         images' embeddings (or use :meth:`from_training_embeddings`).
     n_clusters : number of clusters; checked against ``len(centers)`` when given.
     num_contributors, kwargs : as for :class:`ContributorMetric`.
+
+    >>> metric = ContributorClusterEntropy(feature="embedding", centers=np.array([[0.0], [10.0]]), num_contributors=2)
+    >>> metric.update(torch.tensor([[0.1], [9.0], [0.2], [0.3]]), torch.tensor([0, 0, 1, 1]))
+    >>> metric.compute_coalitions(np.array([[1, 0], [1, 1]], bool), np.ones(2))  # 1 bit; 3:1 over the clusters
+    tensor([1.0000, 0.8113], dtype=torch.float64)
     """
 
     higher_is_better = True

@@ -43,7 +43,11 @@ def _checked_images(images: Tensor) -> Tensor:
 
 
 def images_to_uint8_range(images: Tensor) -> Tensor:
-    """Float32 ``(B, 3, H, W)`` images in [0, 255] from [0, 1] floats or uint8 images."""
+    """Float32 ``(B, 3, H, W)`` images in [0, 255] from [0, 1] floats or uint8 images.
+
+    >>> images_to_uint8_range(torch.full((1, 3, 1, 1), 0.5)).flatten()
+    tensor([127.5000, 127.5000, 127.5000])
+    """
     images = _checked_images(images)
     if images.dtype == torch.uint8:
         return images.to(torch.float32)
@@ -51,7 +55,11 @@ def images_to_uint8_range(images: Tensor) -> Tensor:
 
 
 def images_to_unit_range(images: Tensor) -> Tensor:
-    """Float32 ``(B, 3, H, W)`` images in [0, 1] from [0, 1] floats or uint8 images."""
+    """Float32 ``(B, 3, H, W)`` images in [0, 1] from [0, 1] floats or uint8 images.
+
+    >>> images_to_unit_range(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten()
+    tensor([1., 1., 1.])
+    """
     images = _checked_images(images)
     if images.dtype == torch.uint8:
         return images.to(torch.float32) / 255
@@ -63,6 +71,9 @@ def clean_resize(images: Tensor, mode: str = "clean") -> Tensor:
 
     ``mode="clean"`` is clean-fid's PIL bicubic resize of each float channel (no quantisation),
     exactly as ``cleanfid.fid.get_model_features`` applies it to generator outputs.
+
+    >>> clean_resize(torch.full((1, 3, 8, 8), 128.0)).shape
+    torch.Size([1, 3, 299, 299])
     """
     resize = build_resizer(mode)
     arrays = images.detach().cpu().numpy().transpose(0, 2, 3, 1)
@@ -90,6 +101,11 @@ class CleanFIDInception(nn.Module):
     The ``"probs"`` path follows the file's documented layout (a ``layers`` trunk and an
     ``output`` linear layer); it is tested against a stand-in with that layout, not against the
     real file, which is not on this machine.
+
+    >>> CleanFIDInception("weights/inception-2015-12-05.pt")  # nothing is downloaded: the file must be there
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Inception weights for FID not found: 'weights/inception-2015-12-05.pt' ...
     """
 
     feature_dim = 2048
@@ -194,6 +210,15 @@ def load_clip_vision(path: str | os.PathLike, config_key: str = EMBEDDING_CONFIG
     """CLIP vision tower with its projection (``CLIPVisionModelWithProjection``) from a local folder.
 
     The folder may hold a full ``CLIPModel`` or a vision-only model (``save_pretrained``).
+
+    >>> import tempfile
+    >>> from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    >>> folder = tempfile.mkdtemp()
+    >>> config = CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...                           image_size=32, patch_size=16, projection_dim=4)
+    >>> CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    >>> type(load_clip_vision(folder)).__name__
+    'CLIPVisionModelWithProjection'
     """
     path = Path(path).expanduser()
     if not (path / "config.json").is_file():
@@ -255,6 +280,15 @@ class HFImageEmbedding(nn.Module):
     ``AutoImageProcessor`` otherwise) when it has ``preprocessor_config.json``; else the shorter
     side is resized (bicubic, antialiased) to the config's ``image_size``, center-cropped and
     normalised with OpenAI CLIP's mean and std.
+
+    >>> import tempfile
+    >>> from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    >>> folder = tempfile.mkdtemp()  # a tiny CLIP vision tower saved locally (real ones: a hub model's)
+    >>> config = CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...                           image_size=32, patch_size=16, projection_dim=4)
+    >>> CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    >>> HFImageEmbedding(folder, normalize=True)(torch.rand(2, 3, 40, 40)).shape
+    torch.Size([2, 4])
     """
 
     def __init__(

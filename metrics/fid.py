@@ -47,7 +47,12 @@ def _to_numpy(array: Any) -> np.ndarray:
 
 
 def statistics_from_features(features: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance (``np.cov``, ddof=1) of features ``(N, d)``, float64."""
+    """Mean and unbiased covariance (``np.cov``, ddof=1) of features ``(N, d)``, float64.
+
+    >>> statistics_from_features(np.array([[0.0, 0.0], [2.0, 2.0]]))
+    (array([1., 1.]), array([[2., 2.],
+           [2., 2.]]))
+    """
     feats = _to_numpy(features)
     if feats.ndim != 2 or feats.shape[0] < 2:
         raise ValueError(f"reference features must have shape (N >= 2, d), got {feats.shape}.")
@@ -63,6 +68,10 @@ def load_reference_statistics(reference: ReferenceLike) -> tuple[np.ndarray, np.
     array ``(N, d)`` (mean and unbiased covariance are computed); or the path of an ``.npz``
     file with ``mu`` and ``sigma`` (our files and clean-fid's stats files alike) or with
     ``feats`` (clean-fid's KID reference files).
+
+    >>> mu, sigma = load_reference_statistics((np.zeros(2), np.eye(2)))
+    >>> mu.shape, sigma.shape
+    ((2,), (2, 2))
     """
     if isinstance(reference, (str, os.PathLike)):
         path = Path(reference).expanduser()
@@ -105,6 +114,12 @@ def save_reference_statistics(path: str | os.PathLike, features: np.ndarray | Te
     """Write the mean and unbiased covariance of ``features`` as an ``.npz`` with ``mu`` and ``sigma``.
 
     The format is clean-fid's (``np.savez_compressed(path, mu=..., sigma=...)``).
+
+    >>> import tempfile
+    >>> features = np.random.default_rng(0).normal(size=(10, 3))
+    >>> path = save_reference_statistics(Path(tempfile.mkdtemp()) / "ref.npz", features)
+    >>> load_reference_statistics(path)[1].shape
+    (3, 3)
     """
     mu, sigma = statistics_from_features(features)
     path = Path(path)
@@ -115,7 +130,12 @@ def save_reference_statistics(path: str | os.PathLike, features: np.ndarray | Te
 
 
 def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
-    """Symmetric PSD square root of a symmetric matrix (negative eigenvalues clamped to 0)."""
+    """Symmetric PSD square root of a symmetric matrix (negative eigenvalues clamped to 0).
+
+    >>> psd_sqrt(np.diag([4.0, 9.0]))
+    array([[2., 0.],
+           [0., 3.]])
+    """
     sym = (np.asarray(sigma, dtype=np.float64) + np.asarray(sigma, dtype=np.float64).T) / 2
     evals, evecs = scipy.linalg.eigh(sym)
     return (evecs * np.sqrt(np.clip(evals, 0.0, None))) @ evecs.T
@@ -128,6 +148,9 @@ def frechet_distance_batch(
 
     ``sigma_ref_sqrt`` is the symmetric PSD square root ``R`` of the reference covariance and
     ``trace_ref`` its trace; ``tr sqrt(S S_r) = sum sqrt(eig(R S R))`` (eigenvalues clamped at 0).
+
+    >>> frechet_distance_batch(torch.zeros(1, 2), torch.eye(2)[None], torch.ones(2), torch.eye(2), 2.0)  # |mu|^2 only
+    tensor([2.], dtype=torch.float64)
     """
     mu = mu.to(torch.float64)
     sigma = sigma.to(torch.float64)
@@ -152,6 +175,13 @@ class ContributorFID(ContributorMetric):
 
     The states take ``8 C d^2`` bytes (20 contributors at d = 2048: 0.67 GB); each coalition
     costs one ``d x d`` symmetric eigenvalue problem.
+
+    >>> rng = np.random.default_rng(0)
+    >>> fid = ContributorFID(feature="f", reference=rng.normal(size=(500, 2)), num_contributors=2)
+    >>> features = np.concatenate([rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 3])  # b is shifted
+    >>> fid.update(torch.from_numpy(features), torch.tensor([0] * 200 + [1] * 200))
+    >>> fid.compute_coalitions(np.array([[1, 0], [0, 1]], bool), np.ones(2))
+    tensor([ 0.0334, 18.2015], dtype=torch.float64)
     """
 
     higher_is_better = False

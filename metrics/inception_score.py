@@ -29,6 +29,12 @@ class ContributorInceptionScore(ContributorMetric):
         rank must hold the states before the first sync, and to load a state_dict before updating).
     from_logits : the data are logits; a softmax (float64) turns them into probabilities.
     num_contributors : number of contributors (see ``ContributorMetric``).
+
+    >>> import numpy as np
+    >>> metric = ContributorInceptionScore(feature="probs", num_classes=2, num_contributors=2)
+    >>> metric.update(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))  # each sure of its class
+    >>> metric.compute(), metric.compute_coalitions(np.array([[1, 0]], bool), np.ones(2))
+    (tensor(2., dtype=torch.float64), tensor([1.], dtype=torch.float64))
     """
 
     higher_is_better = True

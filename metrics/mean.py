@@ -17,6 +17,14 @@ class ContributorMean(ContributorMetric):
     value is ``alpha @ sum_scores`` = ``sum_x w_x s_x`` with ``sum_x w_x = 1``.
     ``higher_is_better`` says which direction of the score is good (None: the class's own, True
     here, False for subclasses scoring a cost).
+
+    >>> import numpy as np
+    >>> metric = ContributorMean(feature="score", num_contributors=2)
+    >>> metric.update(torch.tensor([1.0, 3.0, 10.0]), torch.tensor([0, 0, 1]))
+    >>> metric.compute()  # every sample weighted equally
+    tensor(4.6667, dtype=torch.float64)
+    >>> metric.compute_coalitions(np.array([[1, 0], [1, 1]], bool), np.array([1.0, 1.0]))  # 1:1 mixture
+    tensor([2., 6.], dtype=torch.float64)
     """
 
     higher_is_better = True

@@ -70,6 +70,16 @@ class PairedLPIPSScorer(nn.Module):
     image_size : both images are resized (bilinear, antialiased) to this square size; None keeps them.
     normalize : inputs are in ``[0, 1]`` (True) or ``[-1, 1]`` (False); uint8 images are divided by 255.
     batch_size : pairs per forward pass.
+
+    >>> import tempfile
+    >>> import torchvision
+    >>> weights = Path(tempfile.mkdtemp()) / "alexnet.pth"  # real use: torchvision's pretrained AlexNet file
+    >>> torch.save(torchvision.models.alexnet().state_dict(), weights)
+    >>> scorer = PairedLPIPSScorer(weights, image_size=64)
+    >>> scorer(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)).shape  # one LPIPS per pair
+    torch.Size([2])
+    >>> scorer.pairwise(torch.rand(2, 3, 64, 64), torch.rand(3, 3, 64, 64)).shape  # every pair
+    torch.Size([2, 3])
     """
 
     def __init__(
@@ -182,6 +192,11 @@ class ContributorPairedLPIPS(ContributorMean):
 
     ``update(scores, contributors)`` takes the per-sample scores ``(N,)`` of
     :class:`PairedLPIPSScorer`; per contributor the state is the membership-weighted score sum.
+
+    >>> metric = ContributorPairedLPIPS(num_contributors=2)
+    >>> metric.update(torch.tensor([0.2, 0.4]), torch.tensor([0, 1]))
+    >>> metric.compute(), metric.higher_is_better
+    (tensor(0.3000, dtype=torch.float64), False)
     """
 
     higher_is_better = False

@@ -28,7 +28,11 @@ DistanceFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def normalized_embeddings(data: Tensor, name: str = "embeddings") -> Tensor:
-    """Return ``(N, d)`` embeddings as float64 rows of unit L2 norm (error on zero rows)."""
+    """Return ``(N, d)`` embeddings as float64 rows of unit L2 norm (error on zero rows).
+
+    >>> normalized_embeddings(torch.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]], dtype=torch.float64)
+    """
     data = torch.as_tensor(data)
     if data.ndim != 2:
         raise ValueError(f"{name} must have shape (N, d), got {tuple(data.shape)}.")
@@ -40,14 +44,22 @@ def normalized_embeddings(data: Tensor, name: str = "embeddings") -> Tensor:
 
 
 def euclidean_distance(a: Tensor, b: Tensor) -> Tensor:
-    """Euclidean distance matrix ``(len(a), len(b))`` between flattened samples."""
+    """Euclidean distance matrix ``(len(a), len(b))`` between flattened samples.
+
+    >>> euclidean_distance(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]))
+    tensor([[5.]], dtype=torch.float64)
+    """
     a64 = a.reshape(a.shape[0], -1).to(torch.float64)
     b64 = b.reshape(b.shape[0], -1).to(torch.float64)
     return torch.cdist(a64, b64, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def cosine_distance(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine distance matrix ``1 - cos(a_x, b_y)`` of shape ``(len(a), len(b))``."""
+    """Cosine distance matrix ``1 - cos(a_x, b_y)`` of shape ``(len(a), len(b))``.
+
+    >>> cosine_distance(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]]))
+    tensor([[1.]], dtype=torch.float64)
+    """
     return (
         1.0
         - normalized_embeddings(a.reshape(a.shape[0], -1))
@@ -83,6 +95,12 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
     embedding_dim : embedding size for ``"cosine"``; when None the state is sized by the
         first update (give it under DDP, where a rank may see no data).
     num_contributors, kwargs : as for :class:`ContributorMetric`.
+
+    >>> import numpy as np
+    >>> metric = ContributorMeanPairwiseDistance(feature="embedding", num_contributors=2)
+    >>> metric.update(torch.eye(2)[[0, 0, 1, 1]], torch.tensor([0, 0, 1, 1]))  # two identical pairs
+    >>> metric.compute_coalitions(np.array([[1, 0], [1, 1]], bool), np.ones(2))
+    tensor([0.0000, 0.6667], dtype=torch.float64)
     """
 
     higher_is_better = True

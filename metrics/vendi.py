@@ -25,6 +25,9 @@ def vendi_from_eigenvalues(eigenvalues: Tensor, order: float = 1.0) -> Tensor:
 
     Order 1 is ``exp(-sum l log l)``; order ``q`` is ``(sum l^q)^(1 / (1 - q))``; ``inf`` is
     ``1 / max l``; order 0 counts the eigenvalues above ``1e-10``.
+
+    >>> vendi_from_eigenvalues(torch.tensor([0.5, 0.5, 0.0]))
+    tensor(2.)
     """
     lam = eigenvalues.clamp_min(0.0)
     lam = lam / lam.sum(dim=-1, keepdim=True)
@@ -50,6 +53,13 @@ class ContributorVendiScore(ContributorMetric):
     embedding_dim : ``d``; when None the state is sized by the first update (give it under DDP).
     max_chunk_elements : bound on the ``k * d * d`` floats formed at once when scoring coalitions.
     num_contributors, kwargs : as for :class:`ContributorMetric`.
+
+    >>> import numpy as np
+    >>> metric = ContributorVendiScore(feature="embedding", num_contributors=2)
+    >>> # contributor 0: two copies of one image; contributor 1: two different ones
+    >>> metric.update(torch.eye(3)[[0, 0, 1, 2]], torch.tensor([0, 0, 1, 1]))
+    >>> metric.compute_coalitions(np.array([[1, 0], [0, 1], [1, 1]], bool), np.ones(2))
+    tensor([1.0000, 2.0000, 2.8284], dtype=torch.float64)
     """
 
     higher_is_better = True

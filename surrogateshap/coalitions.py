@@ -262,7 +262,7 @@ def read_coalitions(
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "coalitions.csv"
-    >>> _ = path.write_text("coalition,a,b,value\nnone,0,0,0.0\nall,1,1,3.5\n")
+    >>> _ = path.write_text("coalition,a,b,value\\nnone,0,0,0.0\\nall,1,1,3.5\\n")
     >>> read_coalitions(path, value_column="value")
     (['none', 'all'], array([[False, False],
            [ True,  True]]))

@@ -1,8 +1,15 @@
 """The attribution service: (bank, utilities, v_empty, estimator settings, membership) -> values and their document.
 
->>> from surrogateshap.attribution import EstimatorSettings, attribute_bank  # doctest: +SKIP
->>> result = attribute_bank(bank, {"fid": ContributorFID(...)}, {"fid": base_bank}, EstimatorSettings(budget=256))
->>> result.write("out/")   # attribution.json, attribution.csv, plots, report.md
+>>> import numpy as np
+>>> from surrogateshap.bank import ContributorBank
+>>> from surrogateshap.metrics import ContributorMean
+>>> bank = ContributorBank({"score": np.arange(6.0)}, ["a", "a", "b", "b", "c", "c"])
+>>> result = attribute_bank(bank, {"mean": ContributorMean(feature="score")}, {"mean": 0.0},
+...                         EstimatorSettings(method="exact", n_holdout=0), progress=False)
+>>> [round(v, 3) for v in result.document["utilities"]["mean"]["values"]]
+[-0.667, 0.833, 2.333]
+>>> sorted(result.write("out"))[:3]  # the document and everything drawn from it
+['attribution.csv', 'attribution.json', 'interactions_mean.png']
 """
 
 from .document import UtilityResult, attribution_document

@@ -127,6 +127,10 @@ class SamplingEstimator(Estimator):
     ``budget`` counts distinct coalitions, the empty and the full one included; None is
     ``min(2**n, DEFAULT_BUDGET)``. Every random draw comes from ``seed``: the coalition sampler
     from ``seed`` itself, any other stream ``k`` from ``numpy.random.default_rng([seed, k])``.
+
+    >>> from surrogateshap.estimators import KernelSHAP
+    >>> KernelSHAP(seed=3)._budget(4), KernelSHAP(budget=100)._budget(20)
+    (16, 100)
     """
 
     def __init__(self, budget: int | None = None, seed: int = 0) -> None:

@@ -14,7 +14,12 @@ from scipy import linalg
 
 
 def constrained_wls(masks: np.ndarray, targets: np.ndarray, weights: np.ndarray, total: float) -> np.ndarray:
-    """Solve ``min sum w (y - z.phi)^2`` subject to ``sum(phi) = total`` in closed form."""
+    """Solve ``min sum w (y - z.phi)^2`` subject to ``sum(phi) = total`` in closed form.
+
+    >>> masks = np.array([[1, 0], [0, 1]], bool)
+    >>> constrained_wls(masks, np.array([1.0, 2.0]), np.ones(2), total=4.0)
+    array([1.5, 2.5])
+    """
     z = masks.astype(np.float64)
     a = (z * weights[:, None]).T @ z
     b = (z * weights[:, None]).T @ targets
@@ -37,6 +42,12 @@ def fit_linear_base(masks: np.ndarray, values: np.ndarray) -> tuple[float, np.nd
     summing to ``v(N) - v(empty)``. When every coalition is present this is exactly the
     Shapley value; on a sample it is KernelSHAP. ``masks`` must hold the empty and the full
     coalition.
+
+    >>> from surrogateshap.coalitions import all_coalitions
+    >>> masks = all_coalitions(3)
+    >>> v_empty, phi = fit_linear_base(masks, 1.0 + masks @ np.array([1.0, 2.0, 3.0]))
+    >>> v_empty, phi.round(6)
+    (1.0, array([1., 2., 3.]))
     """
     n = masks.shape[1]
     sizes = masks.sum(axis=1)

@@ -27,6 +27,11 @@ class Attribution:
     players : optional names of the players (contributor ids), in column order.
     surrogate : the fitted surrogate (``.predict(masks)``) for ``method == "surrogateshap"``.
     diagnostics : method-specific facts (surrogate cross-validated R^2, chosen parameters...).
+
+    >>> att = Attribution(np.array([2.0, 1.0]), v_empty=0.0, v_full=3.0, method="exact", n_evaluations=4,
+    ...                   players=["ann", "bob"])
+    >>> att.efficiency_gap(), att.to_frame()["rank"].tolist()
+    (0.0, [1, 2])
     """
 
     values: np.ndarray

@@ -37,6 +37,11 @@ class TreeGame:
     intercept : the constant term (base score plus paths with no requirement).
     linear : (n,) coefficients of an additive part ``z . linear`` (a linear base margin the
         trees were boosted from), or None.
+
+    >>> # one path: +2 when player 0 is present and player 1 absent, on top of a constant 1
+    >>> game = TreeGame(np.array([[1, 0]], bool), np.array([[0, 1]], bool), np.array([2.0]), intercept=1.0)
+    >>> game(np.array([[1, 0], [1, 1]], bool)), game.shapley_values()
+    (array([3., 1.]), array([ 1., -1.]))
     """
 
     present: np.ndarray

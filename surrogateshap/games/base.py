@@ -15,7 +15,11 @@ import numpy as np
 
 @runtime_checkable
 class Game(Protocol):
-    """A cooperative game: ``game(masks) -> values`` on ``(k, n_players)`` bool masks."""
+    """A cooperative game: ``game(masks) -> values`` on ``(k, n_players)`` bool masks.
+
+    >>> isinstance(FunctionGame(lambda masks: masks.sum(axis=1), 3), Game)
+    True
+    """
 
     n_players: int
 
@@ -23,7 +27,11 @@ class Game(Protocol):
 
 
 def n_players_of(game: object) -> int:
-    """Return ``game.n_players`` as a positive int, or raise a ValueError that says what is missing."""
+    """Return ``game.n_players`` as a positive int, or raise a ValueError that says what is missing.
+
+    >>> n_players_of(FunctionGame(lambda masks: masks.sum(axis=1), 3))
+    3
+    """
     n = getattr(game, "n_players", None)
     if n is None:
         raise ValueError(
@@ -39,6 +47,13 @@ def check_masks(masks: object, n_players: int) -> np.ndarray:
     """Check that ``masks`` is a ``(k, n_players)`` bool numpy array and return it.
 
     Raises a ValueError naming the problem (type, number of dimensions, width or dtype).
+
+    >>> check_masks(np.zeros((2, 3), bool), 3).shape
+    (2, 3)
+    >>> check_masks(np.zeros((2, 3)), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: coalition masks must have dtype bool, got float64; ...
     """
     if not isinstance(masks, np.ndarray):
         raise ValueError(
@@ -64,7 +79,11 @@ def check_masks(masks: object, n_players: int) -> np.ndarray:
 
 
 def evaluate(game: object, masks: np.ndarray) -> np.ndarray:
-    """Evaluate ``game`` on ``masks`` and check the answer: ``k`` finite floats (float64)."""
+    """Evaluate ``game`` on ``masks`` and check the answer: ``k`` finite floats (float64).
+
+    >>> evaluate(FunctionGame(lambda masks: masks.sum(axis=1), 2), np.array([[True, True]]))
+    array([2.])
+    """
     n = n_players_of(game)
     masks = check_masks(masks, n)
     if masks.shape[0] == 0:
@@ -91,7 +110,12 @@ def evaluate(game: object, masks: np.ndarray) -> np.ndarray:
 
 
 class FunctionGame:
-    """Turn a plain function on masks into a game by attaching ``n_players``."""
+    """Turn a plain function on masks into a game by attaching ``n_players``.
+
+    >>> game = FunctionGame(lambda masks: masks @ np.array([1.0, 2.0]), 2)
+    >>> game.n_players, game(np.array([[True, True]]))
+    (2, array([3.]))
+    """
 
     def __init__(self, fn, n_players: int) -> None:
         self.fn = fn
@@ -107,6 +131,11 @@ class CachedGame:
     ``n_evaluations`` counts the distinct coalitions passed to the wrapped game and ``seconds``
     the wall-clock time spent inside it. Repeated rows in one call and rows seen in earlier
     calls are answered from the cache.
+
+    >>> game = CachedGame(FunctionGame(lambda masks: masks.sum(axis=1), 3))
+    >>> masks = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 1]], bool)
+    >>> game(masks), game.n_evaluations
+    (array([1., 1., 2.]), 2)
     """
 
     def __init__(self, game: object) -> None:

@@ -122,6 +122,12 @@ class ProxyGame:
     membership : soft membership of a bank generated per unit of shared conditions (its
         ``unit_ids`` are the bank's contributors); the players are then its contributors and
         the weights its per-unit data counts, so ``weights`` must be None.
+
+    >>> from surrogateshap.metrics import ContributorMean
+    >>> bank = ContributorBank({"score": np.array([1.0, 3.0, 10.0])}, ["a", "a", "b"], {"a": 1, "b": 1})
+    >>> game = ProxyGame(bank, ContributorMean(feature="score"), v_empty=0.0)
+    >>> game(np.array([[0, 0], [1, 0], [0, 1], [1, 1]], bool))  # a's mean, b's, and their 1:1 mixture
+    array([ 0.,  2., 10.,  6.])
     """
 
     def __init__(

@@ -12,6 +12,10 @@ class MoebiusGame:
 
     Its Shapley values are ``phi_i = sum_{T containing i} m(T) / |T|`` and its pairwise
     Shapley interaction index ``I_ij = sum_{T containing i, j} m(T) / (|T| - 1)``.
+
+    >>> game = MoebiusGame(np.array([[1, 1, 0]], bool), np.array([3.0]), constant=1.0)  # v(S) = 1 + 3 [0, 1 in S]
+    >>> game(np.array([[1, 1, 0], [1, 0, 1]], bool)), game.shapley_values()
+    (array([4., 1.]), array([1.5, 1.5, 0. ]))
     """
 
     def __init__(self, terms: np.ndarray, coefficients: np.ndarray, constant: float = 0.0) -> None:

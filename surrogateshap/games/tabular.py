@@ -16,6 +16,10 @@ class TabularGame:
     values : (k,) values, one per coalition.
 
     Asking for a coalition that is not in the table raises a ValueError that names it.
+
+    >>> game = TabularGame(np.array([[0, 0], [1, 1]], bool), np.array([0.0, 5.0]))
+    >>> game(np.array([[1, 1]], bool))
+    array([5.])
     """
 
     def __init__(self, masks: np.ndarray, values: np.ndarray) -> None:

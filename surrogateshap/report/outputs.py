@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from . import plots
 from .document import load_attribution_document, ranks, validate_attribution_document
 from .markdown import report_markdown
+from .plots import figure_png, interactions_figure, slug, surrogate_cv_figure, values_figure
 
 __all__ = ["CSV_COLUMNS", "attribution_csv", "rebuild_outputs", "write_outputs"]
 
@@ -67,21 +67,21 @@ def write_outputs(out_dir: str | os.PathLike, doc: Mapping[str, Any]) -> dict[st
     def put_figure(file_name: str, fig: Any) -> None:
         if fig is None:
             return
-        written[file_name] = atomic_write_bytes(out / file_name, plots.figure_png(fig))
+        written[file_name] = atomic_write_bytes(out / file_name, figure_png(fig))
 
     written["attribution.csv"] = atomic_write_text(out / "attribution.csv", attribution_csv(doc))
     plot_files: dict[str, list[str]] = {}
     used: set[str] = set()
     for name in doc["utilities"]:
-        stem = plots.slug(name)
+        stem = slug(name)
         base, k = stem, 2
         while stem in used:
             stem, k = f"{base}_{k}", k + 1
         used.add(stem)
         before = set(written)
-        put_figure(f"values_{stem}.png", plots.values_figure(doc, name))
-        put_figure(f"interactions_{stem}.png", plots.interactions_figure(doc, name))
-        put_figure(f"surrogate_cv_{stem}.png", plots.surrogate_cv_figure(doc, name))
+        put_figure(f"values_{stem}.png", values_figure(doc, name))
+        put_figure(f"interactions_{stem}.png", interactions_figure(doc, name))
+        put_figure(f"surrogate_cv_{stem}.png", surrogate_cv_figure(doc, name))
         plot_files[name] = [f for f in written if f not in before]
     written["report.md"] = atomic_write_text(out / "report.md", report_markdown(doc, plot_files))
     written["attribution.json"] = atomic_write_json(out / "attribution.json", _strict_json(doc))
