@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "is_int"]
+__all__ = ["check_budget", "check_int", "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -42,3 +42,14 @@ def check_int(value: Any, name: str, minimum: int = 0, *, hint: str = "") -> int
         message = f"{name} must be an integer of at least {minimum}, got {value!r}."
         raise ValueError(f"{message} {hint}" if hint else message)
     return int(value)
+
+
+def check_budget(budget: Any) -> int | None:
+    """A coalition budget as an int (None stays None), or the one message every entry point gives.
+
+    >>> check_budget(64), check_budget(None)
+    (64, None)
+    """
+    if budget is None:
+        return None
+    return check_int(budget, "budget", 2, hint="The empty and the full coalition count toward it.")

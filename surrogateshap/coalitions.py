@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_budget, check_int
+
 SAMPLERS = ("shapley", "uniform", "uniform_size", "leverage", "datamodel", "loo")
 _ENUMERATE_LIMIT = 2_000_000
 
@@ -199,9 +201,7 @@ def sample_coalitions(
     paired : add each sampled coalition's complement (both count toward the budget).
     seed : every random draw comes from ``numpy.random.default_rng(seed)``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"the number of players must be a positive integer, got {n!r}.")
-    n = int(n)
+    n = check_int(n, "the number of players", 1)
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}.")
     if sampler == "loo":
@@ -210,11 +210,9 @@ def sample_coalitions(
             masks = masks[:2]
         k = masks.shape[0]
         return CoalitionSample(masks, np.ones(k), np.full(k, -1), np.arange(k), sampler)
-    if budget is None or isinstance(budget, bool) or int(budget) != budget or budget < 2:
-        raise ValueError(
-            f"budget must be an integer of at least 2 (the empty and the full coalition), got {budget!r}."
-        )
-    budget = int(budget)
+    if budget is None:
+        raise ValueError("budget must be an integer of at least 2, got None.")
+    budget = check_budget(budget)
     rng = np.random.default_rng(seed)
     p = size_distribution(n, sampler, alpha)
     strata = _strata(n, p, paired)

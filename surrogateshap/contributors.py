@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .checks import check_int
+
 __all__ = ["ContributorRegistry", "Example"]
 
 ConditionKind = Literal["label", "caption"]
@@ -168,8 +170,8 @@ class ContributorRegistry:
         source: str,
     ) -> ContributorRegistry:
         ex_col, con_col, lab_col, cap_col = columns
-        if num_labels is not None and (isinstance(num_labels, bool) or int(num_labels) != num_labels or num_labels < 1):
-            raise ValueError(f"num_labels must be a positive integer or None, got {num_labels!r}.")
+        if num_labels is not None:
+            check_int(num_labels, "num_labels", 1)
         errors: list[str] = []
         if condition is None:
             has_label = any(isinstance(r, Mapping) and not _is_blank(r.get(lab_col)) for _, r in numbered)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import DEFAULT_BUDGET, ESTIMATORS, Estimator, SamplingEstimator, check_budget, estimator_class
+from ..checks import check_budget
+from .base import DEFAULT_BUDGET, ESTIMATORS, Estimator, SamplingEstimator, estimator_class
 from .exact import MAX_EXACT_PLAYERS, ExactShapley
 from .kernelshap import KernelSHAP
 from .loo import LeaveOneOut

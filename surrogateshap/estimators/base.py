@@ -16,28 +16,17 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..checks import check_int
+from ..checks import check_budget, check_int
 from ..coalitions import CoalitionSample, sample_coalitions
 from ..games import CachedGame, n_players_of
 from .result import Attribution
 
-__all__ = ["DEFAULT_BUDGET", "ESTIMATORS", "Estimator", "SamplingEstimator", "check_budget", "estimator_class"]
+__all__ = ["DEFAULT_BUDGET", "ESTIMATORS", "Estimator", "SamplingEstimator", "estimator_class"]
 
 #: budget of a sampling estimator when none is given (capped at the game's 2**n coalitions)
 DEFAULT_BUDGET = 512
 #: name -> estimator class, filled as subclasses are defined (:meth:`Estimator.__init_subclass__`)
 ESTIMATORS: dict[str, type[Estimator]] = {}
-
-
-def check_budget(budget: Any) -> int | None:
-    """``budget`` as an int (None stays None), or the one message every entry point gives.
-
-    >>> check_budget(64), check_budget(None)
-    (64, None)
-    """
-    if budget is None:
-        return None
-    return check_int(budget, "budget", 2, hint="The empty and the full coalition count toward it.")
 
 
 def estimator_class(method: str) -> type[Estimator]:

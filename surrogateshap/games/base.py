@@ -12,6 +12,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..checks import check_int
+
 
 @runtime_checkable
 class Game(Protocol):
@@ -38,9 +40,7 @@ def n_players_of(game: object) -> int:
             f"{type(game).__name__} has no attribute 'n_players': a game must say how many players it has "
             "(set game.n_players = n, or wrap a plain function with surrogateshap.FunctionGame(fn, n))."
         )
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"game.n_players must be a positive integer, got {n!r}.")
-    return int(n)
+    return check_int(n, "game.n_players", 1)
 
 
 def check_masks(masks: object, n_players: int) -> np.ndarray:

@@ -24,6 +24,7 @@ import torch
 from scipy import sparse
 
 from ..bank import ContributorBank
+from ..checks import check_int
 from ..membership import SoftMembership
 from ..metrics.base import MissingSamplesError
 from .base import check_masks
@@ -147,8 +148,7 @@ class ProxyGame:
                 f"{type(metric).__name__} reads bank array {metric.feature!r} but the bank has "
                 f"{bank.array_names}; pass feature=<one of these> to the metric or add the array to the bank."
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        check_int(batch_size, "batch_size", 1)
         self.bank = bank
         self.metric = metric
         self.membership = membership
