@@ -16,6 +16,7 @@ _EXPORTS = {
     "CachedGame": ".games",
     "CoalitionSample": ".coalitions",
     "ContributorBank": ".bank",
+    "EstimatorSettings": ".attribution",
     "FunctionGame": ".games",
     "MoebiusGame": ".games",
     "ProxyGame": ".games",
@@ -25,6 +26,7 @@ _EXPORTS = {
     "TreeGame": ".estimators",
     "TreeSurrogate": ".estimators",
     "all_coalitions": ".coalitions",
+    "attribute_bank": ".attribution",
     "estimate": ".estimators",
     "sample_coalitions": ".coalitions",
 }
@@ -34,6 +36,7 @@ __all__ = [
     "CachedGame",
     "CoalitionSample",
     "ContributorBank",
+    "EstimatorSettings",
     "FunctionGame",
     "MoebiusGame",
     "ProxyGame",
@@ -44,11 +47,13 @@ __all__ = [
     "TreeSurrogate",
     "__version__",
     "all_coalitions",
+    "attribute_bank",
     "estimate",
     "sample_coalitions",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .attribution import EstimatorSettings, attribute_bank
     from .bank import ContributorBank
     from .coalitions import CoalitionSample, all_coalitions, sample_coalitions
     from .estimators import Attribution, TreeGame, TreeSurrogate, estimate

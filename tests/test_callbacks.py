@@ -196,6 +196,9 @@ def test_predict_errors_are_clear(model_dir, registry, tmp_path):
         SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budgett": 3})
     with pytest.raises(ValueError, match="budget must be an integer of at least 2"):
         SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budget": 1.5})
+    # the same checks as estimate(): a numpy integer is an integer
+    numpy_budget = SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budget": np.int64(16)})
+    assert numpy_budget.attributor.settings.estimator().budget == 16
     with pytest.raises(ValueError, match="plan must be the SamplingPlan"):
         BankWriter(tmp_path, registry)
     # a bank of another plan in the folder is refused before anything is generated
