@@ -46,7 +46,8 @@ class SurrogateShapCallback(pl.Callback):
         :class:`~surrogateshap.responsibility.MembershipSpec`. Give the ``plan`` the bank was generated
         from (``SamplingPlan(registry, m, per_unit=True)``) and, for ``kind: soft``, the ``extractors``
         of the membership's features. ``membership.npz`` is written next to the outputs.
-    plan : with ``membership``: the per-unit plan of the bank.
+    plan : the plan the bank is generated from (the BankWriter's): the bank in ``bank_dir`` must have been
+        generated from it; with ``membership`` it must be per unit (its units weigh the samples).
     extractors : with ``membership: {kind: soft}``: name -> the extractors of its ``features``.
     progress : show a progress bar over utilities.
 
@@ -55,7 +56,7 @@ class SurrogateShapCallback(pl.Callback):
         plan = SamplingPlan(registry, samples_per_contributor=64)
         trainer = pl.Trainer(callbacks=[
             BankWriter("out/bank", plan),
-            SurrogateShapCallback({"quality": ContributorMean(feature="confidence")}, "out/bank",
+            SurrogateShapCallback({"quality": ContributorMean(feature="confidence")}, "out/bank", plan=plan,
                                   base_bank="out/base", estimator={"budget": 256}),
         ])
         trainer.predict(SubsetConditionedGenerator(backend, extractors),
@@ -83,15 +84,9 @@ class SurrogateShapCallback(pl.Callback):
     ) -> None:
         super().__init__()
         self.attributor = Attributor(utilities, v_empty, base_bank, estimator, roles, membership)
-        kind = self.attributor.membership.kind
-        if kind != "plain" and (plan is None or plan.units is None):
-            raise ValueError(
-                f"membership kind {kind!r} needs the bank's plan per unit of shared conditions: pass "
-                "plan=SamplingPlan(registry, m, per_unit=True), the plan the BankWriter and PlanDataModule use."
-            )
+        self.plan = self.attributor.check_plan(plan)
         self.bank_dir = Path(bank_dir)
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.plan = plan
         self.extractors = dict(extractors or {})
         self.progress = bool(progress)
         self.result_: AttributionResult | None = None
@@ -129,7 +124,13 @@ class SurrogateShapCallback(pl.Callback):
         self._done = True
         if not trainer.is_global_zero:
             return
-        result, paths = self.attribute(ContributorBank.load(self.bank_dir), out_dir, {"generation": generation})
+        bank = ContributorBank.load(self.bank_dir)
+        if self.plan is not None and bank.config.get("plan") != self.plan.describe():
+            raise ValueError(
+                f"the bank in {self.bank_dir} was generated from another plan than this callback's: give "
+                "SurrogateShapCallback the bank_dir and plan of the run's BankWriter."
+            )
+        result, paths = self.attribute(bank, out_dir, {"generation": generation})
         log_document(trainer.loggers, result.document, paths, step=trainer.global_step)
 
     def attribute(

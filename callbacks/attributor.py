@@ -11,6 +11,7 @@ import torch
 
 from ..attribution import AttributionResult, EstimatorSettings, attribute_bank, resolve_v_empty
 from ..bank import ContributorBank
+from ..generation.plan import SamplingPlan
 from ..membership import ConditionUnits
 from ..metrics.base import ContributorMetric
 from ..responsibility import MembershipSpec
@@ -59,6 +60,18 @@ class Attributor:
         self.settings = EstimatorSettings.from_config(estimator)
         self.roles = _resolve_roles(roles)
         self.membership = MembershipSpec.from_config(membership)
+
+    def check_plan(self, plan: SamplingPlan | None) -> SamplingPlan | None:
+        """``plan`` (a ``SamplingPlan`` or None), refused when the membership needs a per-unit plan it is not."""
+        if plan is not None:
+            SamplingPlan.ensure(plan)
+        kind = self.membership.kind
+        if kind != "plain" and (plan is None or plan.units is None):
+            raise ValueError(
+                f"membership kind {kind!r} needs the bank planned per unit of shared conditions: pass "
+                "plan=SamplingPlan(registry, m, per_unit=True), the plan the bank is generated from."
+            )
+        return plan
 
     def empties(self) -> dict[str, float | ContributorBank]:
         """Each utility's ``v_empty``: a number, or the base bank (loaded on first need)."""

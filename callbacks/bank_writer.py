@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset
 
 from ..bank import ShardWriter, check_bank_folder, existing_rows
+from ..generation.module import merge_predictions
 from ..generation.plan import SamplingPlan, bank_config
 from ..generation.protocols import DescribesGeneration
 
@@ -56,14 +56,9 @@ class BankWriter(BasePredictionWriter):
     ) -> None:
         if write_interval not in ("batch", "epoch"):
             raise ValueError(f"write_interval must be 'batch' or 'epoch', got {write_interval!r}.")
-        if not isinstance(plan, SamplingPlan):
-            raise ValueError(
-                "plan must be the SamplingPlan being generated (in a config: class_path "
-                f"surrogateshap.generation.SamplingPlan with its init_args), got {type(plan).__name__}."
-            )
         super().__init__(write_interval)
         self.output_dir = Path(output_dir)
-        self.plan = plan
+        self.plan = SamplingPlan.ensure(plan)
         self.n_examples = {str(k): v for k, v in plan.n_examples.items()}
         self.config = None if config is None else dict(config)
         self._writer: ShardWriter | None = None
@@ -126,16 +121,8 @@ class BankWriter(BasePredictionWriter):
     ) -> None:
         """Write all rows of the epoch as one shard."""
         flat = _flatten(predictions)
-        if not flat:
-            return
-        self._append(
-            {
-                "features": {k: np.concatenate([p["features"][k] for p in flat]) for k in flat[0]["features"]},
-                "contributor": [c for p in flat for c in p["contributor"]],
-                "sample_index": np.concatenate([p["sample_index"] for p in flat]),
-                "seed": np.concatenate([p["seed"] for p in flat]),
-            }
-        )
+        if flat:
+            self._append(merge_predictions(flat))
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Wait for every rank to finish writing before anyone reads the bank.

@@ -33,7 +33,7 @@ class ContributorValueMonitor(pl.Callback):
 
     At the end of every k-th training epoch (rank 0) the LightningModule's current model is
     sampled over ``plan`` *without* a nested Trainer (``SubsetConditionedGenerator.sample`` over
-    ``pl_module.to_backend()``, under ``torch.no_grad()`` in eval mode, train mode restored after,
+    ``pl_module.to_backend()``, under ``torch.no_grad()`` in eval mode, each submodule's mode restored after,
     per-sample CPU generators only, so the training RNG streams are not consumed), the bank is kept
     in memory and attributed by the attribution service. Logged through ``trainer.loggers``
     (``log_metrics`` at ``trainer.global_step``, as ``LearningRateMonitor`` logs rates):
@@ -87,14 +87,7 @@ class ContributorValueMonitor(pl.Callback):
     ) -> None:
         super().__init__()
         self.attributor = Attributor(utilities, v_empty, base_bank, estimator, roles, membership)
-        if not isinstance(plan, SamplingPlan):
-            raise ValueError(f"plan must be a SamplingPlan, got {type(plan).__name__}.")
-        kind = self.attributor.membership.kind
-        if kind != "plain" and plan.units is None:
-            raise ValueError(
-                f"membership kind {kind!r} samples the model per unit of shared conditions: give "
-                "plan=SamplingPlan(registry, m, per_unit=True)."
-            )
+        self.attributor.check_plan(SamplingPlan.ensure(plan))
         if not extractors:
             raise ValueError("extractors must name the feature extractors the utilities read.")
         self.plan = plan
@@ -147,16 +140,18 @@ class ContributorValueMonitor(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int, out_dir: Path | None = None
     ) -> list[UtilityResult]:
         """Sample ``pl_module``'s model over the plan, attribute, log, record ``history``; returns the results."""
-        generator = SubsetConditionedGenerator(
-            pl_module.to_backend(), self.extractors, self.guidance_scale, self.num_inference_steps
-        ).to(pl_module.device)
-        was_training = pl_module.training
+        modes = {module: module.training for module in pl_module.modules()}  # a frozen part may stay in eval
         pl_module.eval()
-        generator.eval()
         try:
-            bank = generator.sample(self.plan, self.batch_size)
+            with torch.no_grad():
+                generator = SubsetConditionedGenerator(
+                    pl_module.to_backend(), self.extractors, self.guidance_scale, self.num_inference_steps
+                ).to(pl_module.device)
+                generator.eval()
+                bank = generator.sample(self.plan, self.batch_size)
         finally:
-            pl_module.train(was_training)
+            for module, training in modes.items():
+                module.train(training)
         results = self.attributor(bank, units=self.plan.units, extractors=generator.extractors).results
         step = int(trainer.global_step)
         self.history = [row for row in self.history if row["epoch"] != epoch]  # a resumed epoch replaces its rows

@@ -215,11 +215,20 @@ class SoftMembership:
     def coalition_alpha(self, masks: np.ndarray, cell_count: np.ndarray) -> np.ndarray:
         """Per-unit cell weights (k, n_cells) of coalitions ``masks`` (k, C), given each cell's mass.
 
-        Cell ``(i, u)`` with ``i`` in S gets ``pi_S(u) / sum_{j in S} count_ju``; a unit in which S
-        holds data but no responsibility mass is an error (the bank cannot represent S there).
+        Cell ``(i, u)`` with ``i`` in S gets ``pi_S(u) / sum_{j in S} count_ju``; a member without any
+        responsibility mass in the bank, or a unit in which S holds data but no responsibility mass,
+        is an error (the bank cannot represent S there).
         """
         masks = np.asarray(masks, dtype=bool)
         cell_count = np.asarray(cell_count, dtype=np.float64)
+        mass = np.bincount(self.cell_contributor, weights=cell_count, minlength=len(self.contributor_ids))
+        lacking = masks & (mass <= 0)
+        if lacking.any():
+            row, who = np.argwhere(lacking)[0]
+            raise ValueError(
+                f"contributor {self.contributor_ids[who]!r} is in coalition {int(row)} but has no samples in the "
+                "bank; generate its samples (rerun generation) or drop it from the players."
+            )
         n_su = masks.astype(np.float64) @ self.counts  # (k, U)
         total = n_su.sum(axis=1, keepdims=True)
         if (total <= 0).any():

@@ -199,7 +199,7 @@ def test_predict_errors_are_clear(model_dir, registry, tmp_path):
     # the same checks as estimate(): a numpy integer is an integer
     numpy_budget = SurrogateShapCallback(utilities(), tmp_path, v_empty=0.0, estimator={"budget": np.int64(16)})
     assert numpy_budget.attributor.settings.estimator().budget == 16
-    with pytest.raises(ValueError, match="plan must be the SamplingPlan"):
+    with pytest.raises(ValueError, match="plan must be a SamplingPlan"):
         BankWriter(tmp_path, registry)
     # a bank of another plan in the folder is refused before anything is generated
     plan = SamplingPlan(registry, M, seed=0)
@@ -210,6 +210,12 @@ def test_predict_errors_are_clear(model_dir, registry, tmp_path):
     trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[BankWriter(tmp_path / "bank", other)])
     with pytest.raises(ValueError, match="different config"):
         trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(other, bank_dir=tmp_path / "bank"))
+    # the callback attributes only a bank of its own plan (a folder of another plan is refused)
+    trainer = pl.Trainer(**TRAINER, logger=False, callbacks=[
+        BankWriter(tmp_path / "other", other), callback(tmp_path / "bank", plan=other, out_dir=tmp_path / "out")])
+    with pytest.raises(ValueError, match="generated from another plan"):
+        trainer.predict(generator_module(model_dir), datamodule=PlanDataModule(other, bank_dir=tmp_path / "other"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_predict_logs_to_an_offline_wandb_run(model_dir, registry, complete_bank, tmp_path, monkeypatch):
@@ -545,7 +551,8 @@ def test_a_user_lightning_module_trains_with_the_monitor_and_logs_values(tmp_pat
     for result in values.last_results_:
         assert result.attribution.values.sum() == pytest.approx(result.attribution.v_full - 0.0, abs=1e-9)
     # sampling through to_backend() neither froze nor copied the UNet: training went on changing it
-    assert all(p.requires_grad for p in model.unet.parameters()) and model.training
+    assert all(p.requires_grad for p in model.unet.parameters()) and model.training and model.unet.training
+    assert not model.text_encoder.training  # a part the user keeps in eval mode stays there
     assert any(not torch.equal(before[k], v) for k, v in model.unet.state_dict().items())
 
 
@@ -593,3 +600,6 @@ def test_a_bank_of_an_in_memory_text_to_image_pipeline_is_attributed(tmp_path):
     assert np.ptp(per_artist) > 0
     with pytest.raises(ValueError, match="either model_path .* or pipeline"):
         StableDiffusion()
+    with pytest.raises(ValueError, match="an in-memory pipeline is used as it is"):
+        StableDiffusion.from_pipeline(pipe, torch_dtype="bfloat16")
+    assert pipe.unet.dtype == torch.float32

@@ -265,3 +265,16 @@ def test_tree_surrogate_is_a_scikit_learn_regressor():
     folds = [(np.concatenate([anchors, rest[rest % 3 != k]]), rest[rest % 3 == k]) for k in range(3)]
     scores = cross_val_score(surrogate, masks, values, cv=folds)
     assert scores.min() > 0.5
+
+
+def test_estimator_settings_are_checked_when_made_and_hashable():
+    from surrogateshap.attribution import EstimatorSettings
+
+    settings = EstimatorSettings(method="exact", options={"interactions": False})
+    assert hash(settings) == hash(EstimatorSettings(method="exact", options={"interactions": True}))
+    assert settings != EstimatorSettings(method="exact", options={"interactions": True})
+    assert settings.resolved_budget(10) is None and EstimatorSettings().resolved_budget(5) == 32
+    with pytest.raises(ValueError, match="seed must be an integer of at least 0"):
+        EstimatorSettings(method="exact", seed=-1)  # exact takes no seed, but the held-out draw does
+    with pytest.raises(ValueError, match="kernelshap sampling must be one of"):
+        EstimatorSettings(method="kernelshap", options={"sampling": "lavarage"})

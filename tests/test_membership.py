@@ -206,6 +206,14 @@ def test_bad_membership_inputs_raise_clear_errors():
     other = unit_bank(condition_units(registry(shared=False)))
     with pytest.raises(ValueError, match="does not describe this bank"):
         ProxyGame(other, ContributorMean("score"), 0.0, membership=soft)
+    # a holder without any responsibility in the bank cannot be scored, even beside its twin
+    rows = np.flatnonzero(bank.contributor_index == 1)  # the unit c1 and c2 share
+    silent = resp.copy()
+    silent[rows, 1], silent[rows, 2] = 1.0, 0.0
+    game = ProxyGame(bank, ContributorMean("score"), 0.0, membership=SoftMembership(*args, silent))
+    assert np.isfinite(game(np.eye(5, dtype=bool)[[1]])).all()
+    with pytest.raises(ValueError, match="'c2' is in coalition 0 but has no samples"):
+        game(np.array([[False, True, True, False, False]]))
 
 
 def gaussian_training(separation: float, seed: int = 0, scale: int = 1):

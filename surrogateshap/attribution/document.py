@@ -53,7 +53,7 @@ def attribution_document(
     extra: Mapping[str, Any] | None = None,
     n_coalitions: int | None = None,
 ) -> dict[str, Any]:
-    """Build the ``attribution.json`` document (DESIGN.md schema) as a plain, JSON-ready dict.
+    """Build the ``attribution.json`` document (schema: ``report/attribution_schema.json``) as a plain dict.
 
     Parameters
     ----------
@@ -63,7 +63,7 @@ def attribution_document(
         the contributor ids, in the same order.
     method : the estimator's name (``"surrogateshap"``...).
     budget : the coalition budget the estimator was given (None when it had none).
-    timings : seconds per stage (``{"bank": 12.3, "estimate": 4.5}``).
+    timings : seconds per stage (``{"generation": 12.3, "utility_evaluation": 0.4, "estimation": 4.5}``).
     extra : more top-level keys (config, seeds...); a key that the document already has is
         an error rather than silently overwritten.
     n_coalitions : distinct coalitions evaluated; default: the largest ``n_evaluations``

@@ -157,8 +157,8 @@ def attribute_bank(
         (:func:`resolve_v_empty` builds it).
     settings : :class:`EstimatorSettings` (or its config section).
     membership : contributors who share conditions: a ``MembershipSpec`` or the config's
-        ``membership`` section; ``units`` (``condition_units(registry)``, the bank planned on
-        ``units.registry``) and, for ``kind: soft``, the ``extractors`` of its features come with it.
+        ``membership`` section; ``units`` (``plan.units`` of the ``SamplingPlan(registry, m, per_unit=True)``
+        the bank was generated from) and, for ``kind: soft``, the ``extractors`` of its features come with it.
     roles : contributor id -> role, written next to each contributor.
     weights : contributor weights (default: data sizes; not with a membership).
     timings : seconds of earlier stages (generation...) to record in the document.

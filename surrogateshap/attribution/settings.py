@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..checks import check_int
-from ..estimators import DEFAULT_BUDGET, Estimator, SamplingEstimator, make_estimator
+from ..estimators import Estimator, SamplingEstimator, make_estimator
 
 __all__ = ["EstimatorSettings"]
 
@@ -44,12 +44,13 @@ class EstimatorSettings:
     budget: int | None = None
     seed: int = 0
     n_holdout: int = 24
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, Mapping):
             raise ValueError(f"estimator options must be a mapping of settings, got {type(self.options).__name__}.")
         object.__setattr__(self, "options", dict(self.options))
+        check_int(self.seed, "seed", 0)  # also seeds the held-out coalitions, for methods that take no seed
         check_int(self.n_holdout, "n_holdout", 0)
         self.estimator()  # refuses an unknown method, option or a bad value now
 
@@ -73,11 +74,10 @@ class EstimatorSettings:
 
     def resolved_budget(self, n_players: int) -> int | None:
         """The budget the estimator uses on ``n_players`` (None for methods without one, given none)."""
-        if self.budget is not None:
-            return int(self.budget)
-        if isinstance(self.estimator(), SamplingEstimator):
-            return min(2**n_players, DEFAULT_BUDGET)
-        return None
+        estimator = self.estimator()
+        if isinstance(estimator, SamplingEstimator):
+            return estimator.budget_for(n_players)
+        return None if self.budget is None else int(self.budget)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (for logging them)."""

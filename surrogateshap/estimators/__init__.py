@@ -19,7 +19,8 @@ from .surrogate import PAPER_DEFAULT, PAPER_GRID, TreeSurrogate
 from .surrogate_shap import SurrogateSHAP
 from .tree_game import TreeGame
 
-#: every registered method name (``estimate``'s default is "surrogateshap")
+#: the methods shipped with the package (``estimate``'s default is "surrogateshap"); a subclass defined later
+#: registers in ``ESTIMATORS``, which ``estimate`` reads
 METHODS = tuple(ESTIMATORS)
 
 
@@ -93,7 +94,6 @@ __all__ = [
     "SurrogateSHAP",
     "TreeGame",
     "TreeSurrogate",
-    "check_budget",
     "estimate",
     "estimator_class",
     "make_estimator",

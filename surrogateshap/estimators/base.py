@@ -102,6 +102,10 @@ class Estimator(BaseEstimator):
         self.check()
         return self._estimate(game)
 
+    @staticmethod
+    def _cached(game: object) -> CachedGame:
+        return game if isinstance(game, CachedGame) else CachedGame(game)
+
     # subclass hooks -------------------------------------------------------------------
     def _check(self) -> None:
         """Check the subclass's own settings."""
@@ -118,26 +122,28 @@ class SamplingEstimator(Estimator):
     from ``seed`` itself, any other stream ``k`` from ``numpy.random.default_rng([seed, k])``.
 
     >>> from surrogateshap.estimators import KernelSHAP
-    >>> KernelSHAP(seed=3)._budget(4), KernelSHAP(budget=100)._budget(20)
-    (16, 100)
+    >>> KernelSHAP(budget=64, seed=3).get_params()["seed"]
+    3
     """
 
     def __init__(self, budget: int | None = None, seed: int = 0) -> None:
         self.budget = budget
         self.seed = seed
 
-    def _budget(self, n: int) -> int:
-        return min(2**n, DEFAULT_BUDGET) if self.budget is None else int(self.budget)
+    def budget_for(self, n_players: int) -> int:
+        """The budget used on a game of ``n_players``: ``budget``, or ``min(2**n, DEFAULT_BUDGET)``.
+
+        >>> from surrogateshap.estimators import KernelSHAP
+        >>> KernelSHAP().budget_for(4), KernelSHAP().budget_for(20), KernelSHAP(budget=100).budget_for(20)
+        (16, 512, 100)
+        """
+        return min(2**n_players, DEFAULT_BUDGET) if self.budget is None else int(self.budget)
 
     def _rng(self, stream: int | None = None) -> np.random.Generator:
         return np.random.default_rng(self.seed if stream is None else [self.seed, stream])
 
     def _sample(self, n: int, sampler: str, paired: bool) -> CoalitionSample:
-        return sample_coalitions(n, self._budget(n), sampler, seed=self.seed, paired=paired)
-
-    @staticmethod
-    def _cached(game: object) -> CachedGame:
-        return game if isinstance(game, CachedGame) else CachedGame(game)
+        return sample_coalitions(n, self.budget_for(n), sampler, seed=self.seed, paired=paired)
 
     def _bootstrap_std(
         self,

@@ -92,7 +92,7 @@ class KernelSHAP(SamplingEstimator):
         sample = self._sample(n, KERNEL_SAMPLERS[self.sampling], self.paired)
         if len(sample) <= 2:
             raise ValueError(
-                f"budget={self._budget(n)} leaves no sampled coalition besides the empty and the full one; "
+                f"budget={self.budget_for(n)} leaves no sampled coalition besides the empty and the full one; "
                 f"kernelshap needs a budget of at least {2 + (2 if self.paired else 1)}."
             )
         values = game(sample.masks)

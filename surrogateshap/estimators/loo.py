@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..coalitions import leave_one_out_coalitions
-from ..games import CachedGame
 from .base import Estimator
 from .result import Attribution
 
@@ -27,7 +26,7 @@ class LeaveOneOut(Estimator):
         pass
 
     def _estimate(self, game: object) -> Attribution:
-        cached = game if isinstance(game, CachedGame) else CachedGame(game)
+        cached = self._cached(game)
         values = cached(leave_one_out_coalitions(cached.n_players))
         return Attribution(
             values=values[1] - values[2:],

@@ -60,7 +60,7 @@ class PermutationShapley(SamplingEstimator):
     def _estimate(self, game: object) -> Attribution:
         game = self._cached(game)
         n = game.n_players
-        budget = self._budget(n)
+        budget = self.budget_for(n)
         antithetic = self.antithetic
         rng = self._rng()
         max_draws = budget if self.max_permutations is None else int(self.max_permutations)

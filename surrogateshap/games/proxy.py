@@ -37,7 +37,7 @@ _CHUNK_ENTRIES = 1 << 22
 def _check_metric(metric: Any) -> None:
     missing = [
         a
-        for a in ("feature", "set_num_contributors", "update", "compute", "compute_coalitions")
+        for a in ("feature", "set_num_contributors", "update", "update_called", "mass", "compute", "compute_coalitions")
         if not hasattr(metric, a)
     ]
     if missing:

@@ -44,12 +44,7 @@ class PlanDataModule(pl.LightningDataModule):
         bank_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(plan, SamplingPlan):
-            raise ValueError(
-                "plan must be a SamplingPlan (in a config: class_path surrogateshap.generation.SamplingPlan with "
-                f"its init_args), got {type(plan).__name__}."
-            )
-        self.plan = plan
+        self.plan = SamplingPlan.ensure(plan)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.num_workers = check_int(num_workers, "num_workers", 0)
         self.bank_dir = None if bank_dir is None else Path(bank_dir)

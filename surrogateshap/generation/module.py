@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from ..checks import check_int
 from .backends.base import GenerationBackend
 from .plan import SamplingPlan, bank_config, collate_plan_rows
 
-__all__ = ["SubsetConditionedGenerator"]
+__all__ = ["SubsetConditionedGenerator", "merge_predictions"]
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
 #: ``scorer(generated, source) -> (B,)``: compares each generated image with its source training image
@@ -48,6 +48,22 @@ def match_module(fn: Extractor, images: torch.Tensor) -> torch.Tensor:
             if tensor.is_floating_point():
                 return images.to(device=tensor.device, dtype=tensor.dtype)
     return images
+
+
+def merge_predictions(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``predict_step`` outputs of several batches as one (features, contributors, sample indices, seeds).
+
+    >>> batch = {"features": {"s": np.array([0.5])}, "contributor": ["a"], "sample_index": np.array([0]),
+    ...          "seed": np.array([7])}
+    >>> merge_predictions([batch, batch])["features"]["s"]
+    array([0.5, 0.5])
+    """
+    return {
+        "features": {k: np.concatenate([p["features"][k] for p in predictions]) for k in predictions[0]["features"]},
+        "contributor": [c for p in predictions for c in p["contributor"]],
+        "sample_index": np.concatenate([p["sample_index"] for p in predictions]),
+        "seed": np.concatenate([p["seed"] for p in predictions]),
+    }
 
 
 def _safe_name(text: str) -> str:
@@ -155,25 +171,17 @@ class SubsetConditionedGenerator(pl.LightningModule):
         monitor attributes every k epochs). Batches are fixed chunks of the plan, so the bank does not
         depend on how it was split; the caller sets eval mode and the device."""
         check_int(batch_size, "batch_size", 1)
-        if getattr(self.backend, "condition_kind", plan.condition_kind) != plan.condition_kind:
-            raise ValueError(
-                f"the backend {type(self.backend).__name__} takes {self.backend.condition_kind} conditions but the "
-                f"plan's registry holds {plan.condition_kind}s."
-            )
+        plan.check_backend(self.backend)
         outputs = []
         for k, start in enumerate(range(0, len(plan), batch_size)):
             rows = [plan[i] for i in range(start, min(start + batch_size, len(plan)))]
             outputs.append(self.predict_step(collate_plan_rows(rows), k))
         if not outputs:
             raise ValueError("the sampling plan has no rows: give samples_per_contributor >= 1.")
-        return ContributorBank(
-            {name: np.concatenate([o["features"][name] for o in outputs]) for name in outputs[0]["features"]},
-            [c for o in outputs for c in o["contributor"]],
-            plan.n_examples,
-            sample_index=np.concatenate([o["sample_index"] for o in outputs]),
-            seed=np.concatenate([o["seed"] for o in outputs]),
-            config=bank_config(plan, self.generation_config()),
-        )
+        rows = merge_predictions(outputs)
+        return ContributorBank(rows["features"], rows["contributor"], plan.n_examples,
+                               sample_index=rows["sample_index"], seed=rows["seed"],
+                               config=bank_config(plan, self.generation_config()))
 
     def _run_feature(self, name: str, what: str, *inputs: torch.Tensor) -> np.ndarray:
         """Run extractor or paired scorer ``name`` on ``inputs`` (one image at a time when batch invariant)."""

@@ -166,6 +166,25 @@ class SamplingPlan(Dataset):
         c, j = self.locate(index)
         return self._ids[c], j
 
+    def check_backend(self, backend: Any) -> None:
+        """Raise a ValueError if ``backend`` takes another kind of condition than this plan draws."""
+        kind = getattr(backend, "condition_kind", self.condition_kind)
+        if kind != self.condition_kind:
+            raise ValueError(
+                f"the backend {type(backend).__name__} takes {kind} conditions but the plan's registry holds "
+                f"{self.condition_kind}s."
+            )
+
+    @staticmethod
+    def ensure(plan: Any, what: str = "plan") -> SamplingPlan:
+        """``plan`` itself when it is a ``SamplingPlan``, else the ValueError every taker of a plan gives."""
+        if not isinstance(plan, SamplingPlan):
+            raise ValueError(
+                f"{what} must be a SamplingPlan (in a config: class_path surrogateshap.generation.SamplingPlan with "
+                f"its init_args), got {type(plan).__name__}."
+            )
+        return plan
+
     def remaining(self, existing_rows: Collection[tuple[str, int]]) -> Subset:
         """The plan rows not in ``existing_rows`` (pairs (contributor id, sample_index)), in plan order."""
         done = set(existing_rows)

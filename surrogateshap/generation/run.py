@@ -64,11 +64,7 @@ def generate_bank(
     whose caption produced each prompt; see :class:`SubsetConditionedGenerator`.
     """
     check_int(batch_size, "batch_size", 1)
-    if backend.condition_kind != plan.condition_kind:
-        raise ValueError(
-            f"the backend {type(backend).__name__} takes {backend.condition_kind} conditions but the plan's "
-            f"registry holds {plan.condition_kind}s."
-        )
+    plan.check_backend(backend)
     module = SubsetConditionedGenerator(
         backend, extractors, guidance_scale, num_inference_steps, save_images_dir=save_images_dir,
         paired_scorers=paired_scorers, source_images=source_images,

@@ -99,6 +99,11 @@ class DiffusersTextToImage(GenerationBackend):
             )
         if pipeline is not None and not isinstance(pipeline, self.pipeline_class):
             raise ValueError(f"pipeline must be a {self.pipeline_class.__name__}, got {type(pipeline).__name__}.")
+        if pipeline is not None and torch_dtype is not None:
+            raise ValueError(
+                "torch_dtype converts weights as they are loaded; an in-memory pipeline is used as it is (converting "
+                "it would convert the caller's own modules): give pipeline.to(dtype) yourself, or no torch_dtype."
+            )
         folder = None if model_path is None else check_model_folder(model_path, what)
         lora = None if (base_model or lora_path in (None, "")) else resolve_lora_file(lora_path)
         if "{}" not in prompt_template:
@@ -113,7 +118,7 @@ class DiffusersTextToImage(GenerationBackend):
                 kwargs["torch_dtype"] = torch_dtype
             pipe = self.pipeline_class.from_pretrained(str(folder), **kwargs)
         else:
-            pipe = pipeline if torch_dtype is None else pipeline.to(dtype=torch_dtype)
+            pipe = pipeline
         if lora is not None:
             lora_folder, weight_name = lora
             pipe.load_lora_weights(
