@@ -13,6 +13,13 @@ spread evenly over its unit of membership mass: the per-unit weight is
 ``w_x = sum_i alpha_i r_ix``, and every weighted sum over samples is ``alpha @ state``.
 ``sum_x w_x^2 = alpha^T Q alpha`` with ``Q_ij = sum_x r_ix r_jx`` (the membership Gram matrix,
 diagonal ``count`` for hard membership) is what unbiased (reliability-weighted) estimates need.
+
+Metrics whose value is not a function of per-contributor sums of fixed size (FID's covariance,
+the Vendi kernel, a general pairwise distance) keep the samples themselves instead
+(:meth:`ContributorMetric._add_sample_states`): memory ``O(N d)``, the bank's own size, whatever
+the number of contributors, with each sample's membership stored sparse (one entry per
+contributor it belongs to); :meth:`ContributorMetric._sample_weights` gives every sample's weight
+``w_x`` in a batch of mixtures.
 """
 
 from __future__ import annotations
@@ -23,6 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+
+def _cat(states: Any) -> Tensor:
+    """A list state (or an already concatenated tensor, after a DDP sync) as one tensor."""
+    return dim_zero_cat(states) if isinstance(states, list) else states
 
 
 class MissingSamplesError(ValueError):
@@ -154,6 +167,7 @@ class ContributorMetric(Metric):
         # a metric created without num_contributors learns it from the saved states
         if self.num_contributors is None and prefix + "count" in state_dict:
             self.set_num_contributors(int(state_dict[prefix + "count"].shape[0]))
+        self._invalidate_cache()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _require_setup(self) -> int:
@@ -181,8 +195,13 @@ class ContributorMetric(Metric):
         # subclasses validate before they add anything: accumulate first, so that a rejected batch
         # leaves every state (counts included) untouched
         self._accumulate(data.to(self.count.device), member)
+        self._invalidate_cache()
         self.count += member.sum(dim=0)
-        self.membership_gram += member.T @ member
+        # only the columns present in the batch: a batch touches few contributors, and a full
+        # (C, N) @ (N, C) product would cost N C^2 however sparse the membership is
+        cols = torch.nonzero(member.sum(dim=0) > 0)[:, 0]
+        sub = member[:, cols]
+        self.membership_gram[cols[:, None], cols[None, :]] += sub.T @ sub
 
     def compute(self) -> Tensor:
         """The utility of the whole sample set, every sample weighted equally."""
@@ -244,6 +263,88 @@ class ContributorMetric(Metric):
     def _sum_w2(self, alpha: Tensor) -> Tensor:
         """``sum_x w_x^2`` for each row of ``alpha``."""
         return torch.einsum("ki,ij,kj->k", alpha, self.membership_gram, alpha)
+
+    # samples kept as they are ------------------------------------------------------
+    def _add_sample_states(self) -> None:
+        """List states holding every sample (``samples``, first dimension N) and its sparse membership:
+        ``entry_count`` (N,) entries per sample, then ``entry_column`` / ``entry_weight`` (one row per entry, in
+        sample order). Concatenated across DDP ranks ("cat"), the three stay aligned."""
+        self.add_state("samples", [], dist_reduce_fx="cat", persistent=True)
+        self.add_state("entry_count", [], dist_reduce_fx="cat", persistent=True)
+        self.add_state("entry_column", [], dist_reduce_fx="cat", persistent=True)
+        self.add_state("entry_weight", [], dist_reduce_fx="cat", persistent=True)
+
+    def _store_samples(self, data: Tensor, member: Tensor) -> None:
+        """Append a batch of samples (as given) with their membership rows (only the nonzero entries)."""
+        rows, cols = torch.nonzero(member > 0, as_tuple=True)
+        self.samples.append(data.detach())
+        self.entry_count.append(torch.bincount(rows, minlength=member.shape[0]).to(torch.int64))
+        self.entry_column.append(cols.to(torch.int64))
+        self.entry_weight.append(member[rows, cols].to(torch.float64))
+
+    def _stored_samples(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(samples (N, ...), entry_row, entry_column, entry_weight)``, the membership as sparse triplets (cached)."""
+
+        def gather() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            if not self.samples:
+                raise ValueError(f"{type(self).__name__} has no samples: update it first.")
+            counts = _cat(self.entry_count)
+            rows = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts)
+            return _cat(self.samples), rows, _cat(self.entry_column), _cat(self.entry_weight)
+
+        return self._cached("stored_samples", gather)
+
+    def _sample_weights(self, alpha: Tensor) -> Tensor:
+        """Every stored sample's weight ``w_x = sum_i alpha_ki r_ix`` in each mixture: ``(N, k)``."""
+        samples, rows, cols, vals = self._stored_samples()
+        weights = torch.zeros(samples.shape[0], alpha.shape[0], dtype=torch.float64, device=alpha.device)
+        return weights.index_add_(0, rows, vals[:, None] * alpha[:, cols].T)
+
+    def _membership_rows(self, start: int, stop: int) -> Tensor:
+        """The dense membership ``(stop - start, C)`` of stored samples ``start:stop``."""
+        _, rows, cols, vals = self._stored_samples()
+        keep = (rows >= start) & (rows < stop)
+        block = torch.zeros(stop - start, self._require_setup(), dtype=torch.float64, device=vals.device)
+        return block.index_put_((rows[keep] - start, cols[keep]), vals[keep], accumulate=True)
+
+    # derived values, cached until the states change ---------------------------------
+    def _cached(self, key: str, make: Any) -> Any:
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    def _invalidate_cache(self) -> None:
+        self.__dict__.pop("_derived", None)
+
+    def reset(self) -> None:
+        """Reset the states (and whatever was derived from them)."""
+        self._invalidate_cache()
+        super().reset()
+
+    def merge_state(self, incoming_state: Any) -> None:
+        """Merge another metric's (or a state dict's) states."""
+        self._invalidate_cache()
+        super().merge_state(incoming_state)
+
+    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
+        # also reached from ``forward``, which restores the accumulated states this way
+        self._invalidate_cache()
+        super()._reduce_states(incoming_state)
+
+    def sync(self, *args: Any, **kwargs: Any) -> None:
+        """DDP sync (gathers every rank's states); what was derived from the local ones is dropped."""
+        was_synced = self._is_synced
+        super().sync(*args, **kwargs)
+        if self._is_synced != was_synced:  # outside DDP sync is a no-op: keep the cache
+            self._invalidate_cache()
+
+    def unsync(self, *args: Any, **kwargs: Any) -> None:
+        """Restore the local states after a sync."""
+        was_synced = self._is_synced
+        super().unsync(*args, **kwargs)
+        if self._is_synced != was_synced:
+            self._invalidate_cache()
 
     def _size_lazy_state(self, name: str, incoming_state: Any) -> Any:
         """Before a merge, size a lazily sized state ``name`` (dimension 1 still 0) on either side to the

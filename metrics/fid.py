@@ -1,11 +1,14 @@
 """Coalition-decomposable Frechet Inception Distance.
 
-Per contributor the metric keeps the membership-weighted sum of features and of their
-outer products (float64). A coalition's mixture then has mean ``mu = alpha @ S1``, second
-moment ``M = sum_i alpha_i S2_i`` and the reliability-weighted unbiased covariance
-``(M - mu mu^T) / (1 - sum_x w_x^2)`` (``np.cov(X, aweights=w, ddof=1)``; ``ddof=1`` for equal
-weights). The Frechet distance to the reference uses the PSD square root ``R`` of the
-reference covariance, computed once, and batched eigenvalues of ``R S R`` per coalition.
+A coalition's mixture puts weight ``w_x`` on sample ``x`` (``sum_x w_x = 1``); its mean is
+``mu = alpha @ S1`` from the per-contributor feature sums ``S1`` and its covariance the
+reliability-weighted unbiased ``S = Y^T Y / (1 - sum_x w_x^2)`` with rows
+``Y_x = sqrt(w_x) (x - mu)`` over the coalition's ``K`` samples (``np.cov(X, aweights=w, ddof=1)``;
+``ddof=1`` for equal weights). With ``R`` the PSD square root of the reference covariance,
+``FID = |mu - mu_r|^2 + tr S + tr S_r - 2 tr sqrt(R S R)`` and ``tr sqrt(R S R)`` is the sum of the
+square roots of the eigenvalues of ``(Y R)^T (Y R) / c`` (``d x d``) or, the same nonzero ones, of
+``(Y R)(Y R)^T / c`` (``K x K``): whichever is smaller, chosen per coalition. The metric keeps the
+samples (``O(N d)``, with ``X R`` cached once), never a ``d x d`` matrix per contributor.
 """
 
 from __future__ import annotations
@@ -25,9 +28,6 @@ from .base import ContributorMetric
 # arrays first: LightningCLI (jsonargparse) then builds a class_path given as the reference instead of
 # taking it for a path string
 ReferenceLike = np.ndarray | Tensor | str | os.PathLike | tuple | Mapping
-
-#: Bytes of float64 (d, d) matrices processed at once when evaluating many coalitions.
-_CHUNK_BYTES = 256 * 2**20
 
 
 def _reference_file_error(path: Path) -> FileNotFoundError:
@@ -173,8 +173,9 @@ class ContributorFID(ContributorMetric):
         path of an ``.npz`` with ``mu`` and ``sigma`` (clean-fid's stats files work as they are).
     num_contributors : number of contributors (see ``ContributorMetric``).
 
-    The states take ``8 C d^2`` bytes (20 contributors at d = 2048: 0.67 GB); each coalition
-    costs one ``d x d`` symmetric eigenvalue problem.
+    Memory: the samples (``16 N d`` bytes with their projection ``X R``) and ``8 C d`` bytes of
+    feature sums, whatever the number of contributors; a coalition of ``K`` samples costs
+    ``min(K, d)^2 max(K, d)`` for its Gram matrix and a ``min(K, d)``-sized eigenvalue problem.
 
     >>> rng = np.random.default_rng(0)
     >>> fid = ContributorFID(feature="f", reference=rng.normal(size=(500, 2)), num_contributors=2)
@@ -217,8 +218,9 @@ class ContributorFID(ContributorMetric):
             "sum_features", torch.zeros(num_contributors, d, dtype=torch.float64), dist_reduce_fx="sum", persistent=True
         )
         self.add_state(
-            "sum_outer", torch.zeros(num_contributors, d, d, dtype=torch.float64), dist_reduce_fx="sum", persistent=True
+            "sum_sqnorm", torch.zeros(num_contributors, dtype=torch.float64), dist_reduce_fx="sum", persistent=True
         )
+        self._add_sample_states()
 
     def _accumulate(self, data: Tensor, member: Tensor) -> None:
         if data.ndim != 2 or data.shape[1] != self.dim:
@@ -230,19 +232,12 @@ class ContributorFID(ContributorMetric):
         if not torch.isfinite(x).all():
             raise ValueError("ContributorFID got NaN or infinite features.")
         self.sum_features += member.T @ x
-        # only contributors with membership in this batch, only their rows: hard membership costs
-        # N d^2 in all, as for a single covariance
-        for c in torch.nonzero(member.sum(dim=0) > 0)[:, 0].tolist():
-            rows = torch.nonzero(member[:, c] > 0)[:, 0]
-            xc = x[rows]
-            self.sum_outer[c] += (xc * member[rows, c, None]).T @ xc
+        self.sum_sqnorm += member.T @ (x * x).sum(dim=1)
+        self._store_samples(x, member)
 
-    def mixture_statistics(self, alpha: Tensor, sum_w2: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean ``(k, d)`` and unbiased covariance ``(k, d, d)`` of each row of ``alpha``."""
-        mu = alpha @ self.sum_features
-        second = (alpha @ self.sum_outer.reshape(self.sum_outer.shape[0], -1)).reshape(-1, self.dim, self.dim)
-        cov = (second - mu[:, :, None] * mu[:, None, :]) / (1 - sum_w2)[:, None, None]
-        return mu, (cov + cov.transpose(-1, -2)) / 2
+    def _projected(self) -> Tensor:
+        """The stored features times the reference root, ``X R`` (N, d), computed once."""
+        return self._cached("projected", lambda: self._stored_samples()[0] @ self.sigma_ref_sqrt)
 
     def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
         lonely = sum_w2 >= 1 - 1e-12
@@ -252,9 +247,18 @@ class ContributorFID(ContributorMetric):
                 f"coalition {row} puts all its weight on a single sample: a covariance needs at least two "
                 "samples; generate more samples per contributor."
             )
-        chunk = max(1, _CHUNK_BYTES // (8 * self.dim * self.dim))
-        out = []
-        for start in range(0, alpha.shape[0], chunk):
-            mu, cov = self.mixture_statistics(alpha[start : start + chunk], sum_w2[start : start + chunk])
-            out.append(frechet_distance_batch(mu, cov, self.mu_ref, self.sigma_ref_sqrt, self.trace_ref))
-        return torch.cat(out)
+        projected = self._projected()
+        mu = alpha @ self.sum_features  # (k, d)
+        scale = 1.0 - sum_w2  # the unbiased covariance's denominator
+        trace = (alpha @ self.sum_sqnorm - (mu * mu).sum(dim=1)) / scale
+        diff = mu - self.mu_ref.to(mu.dtype)
+        out = torch.empty(alpha.shape[0], dtype=torch.float64, device=alpha.device)
+        weights = self._sample_weights(alpha)
+        for j in range(alpha.shape[0]):
+            rows = torch.nonzero(weights[:, j] > 0)[:, 0]
+            y = weights[rows, j].sqrt()[:, None] * (projected[rows] - mu[j] @ self.sigma_ref_sqrt)
+            gram = y @ y.T if rows.numel() < self.dim else y.T @ y  # the smaller one: same nonzero eigenvalues
+            gram = (gram + gram.T) / (2 * scale[j])
+            tr_covmean = torch.linalg.eigvalsh(gram).clamp_min(0).sqrt().sum()
+            out[j] = (diff[j] * diff[j]).sum() + trace[j] + self.trace_ref - 2 * tr_covmean
+        return out

@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics.utilities import dim_zero_cat
 
 from .base import ContributorMetric
 
@@ -131,8 +130,6 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
         self.block_size = int(block_size)
         self.symmetric = bool(symmetric)
         self.embedding_dim = embedding_dim
-        self._pair_sums: Tensor | None = None
-        self._pair_sums_n = -1
         if num_contributors is not None:
             self.set_num_contributors(num_contributors)
 
@@ -147,11 +144,9 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
                 persistent=True,
             )
         else:
-            self.add_state("samples", [], dist_reduce_fx="cat", persistent=True)
-            self.add_state("sample_membership", [], dist_reduce_fx="cat", persistent=True)
+            self._add_sample_states()
 
     def _accumulate(self, data: Tensor, member: Tensor) -> None:
-        self._pair_sums = None
         if self.decomposable:
             emb = normalized_embeddings(data)
             if self.embedding_sum.shape[1] == 0:
@@ -164,30 +159,31 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
                 )
             self.embedding_sum += member.T @ emb
         else:
-            self.samples.append(data.detach())
-            self.sample_membership.append(member)
+            self._store_samples(data, member)
 
     # the pair sums of a general distance ------------------------------------------
     def pair_sums(self) -> Tensor:
-        """Per-contributor-pair sums ``B`` (C, C) of distances over distinct samples (cached)."""
+        """Per-contributor-pair sums ``B`` (C, C) of distances over distinct samples (cached until the states
+        change)."""
         if self.decomposable:
             raise RuntimeError("pair sums are only kept for non-decomposable distances.")
-        samples = dim_zero_cat(self.samples)
-        member = dim_zero_cat(self.sample_membership).to(torch.float64)
-        n = member.shape[0]
-        if self._pair_sums is not None and self._pair_sums_n == n:
-            return self._pair_sums
+        return self._cached("pair_sums", self._build_pair_sums)
+
+    def _build_pair_sums(self) -> Tensor:
+        samples = self._stored_samples()[0]
+        n = samples.shape[0]
+        c = self._require_setup()
         assert self.distance_fn is not None
-        c = member.shape[1]
-        pair = torch.zeros(c, c, dtype=torch.float64, device=member.device)
+        pair = torch.zeros(c, c, dtype=torch.float64, device=self.count.device)
         bs = self.block_size
         for i0 in range(0, n, bs):
             i1 = min(i0 + bs, n)
+            left = self._membership_rows(i0, i1)
             j_start = i0 if self.symmetric else 0
             for j0 in range(j_start, n, bs):
                 j1 = min(j0 + bs, n)
                 dist = torch.as_tensor(self.distance_fn(samples[i0:i1], samples[j0:j1]))
-                dist = dist.to(device=member.device, dtype=torch.float64)
+                dist = dist.to(device=pair.device, dtype=torch.float64)
                 if dist.shape != (i1 - i0, j1 - j0):
                     raise ValueError(
                         f"distance(a, b) must return a ({i1 - i0}, {j1 - j0}) matrix, "
@@ -196,50 +192,17 @@ class ContributorMeanPairwiseDistance(ContributorMetric):
                 if i0 == j0:  # distinct samples only: drop self-distances
                     dist = dist.clone()
                     dist.fill_diagonal_(0.0)
-                block = member[i0:i1].T @ dist @ member[j0:j1]
+                block = left.T @ dist @ self._membership_rows(j0, j1)
                 pair += block
                 if self.symmetric and j0 != i0:
                     pair += block.T
-        self._pair_sums, self._pair_sums_n = pair, n
         return pair
 
-    def _invalidate(self) -> None:
-        self._pair_sums = None
-
-    def reset(self) -> None:
-        """Reset the states and drop the cached pair sums."""
-        self._invalidate()
-        super().reset()
-
     def merge_state(self, incoming_state: Any) -> None:
-        """Merge another metric's (or a state dict's) states, dropping the cached pair sums."""
-        self._invalidate()
+        """Merge another metric's (or a state dict's) states (sizing a still-empty embedding sum first)."""
         if self.decomposable:
             incoming_state = self._size_lazy_state("embedding_sum", incoming_state)
         super().merge_state(incoming_state)
-
-    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
-        # also reached from ``forward``, which restores the accumulated states this way
-        self._invalidate()
-        super()._reduce_states(incoming_state)
-
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        self._invalidate()
-        super()._load_from_state_dict(*args, **kwargs)
-
-    def sync(self, *args: Any, **kwargs: Any) -> None:
-        """DDP sync (gathers every rank's samples); drops the cached pair sums if states changed."""
-        was_synced = self._is_synced
-        super().sync(*args, **kwargs)
-        if self._is_synced != was_synced:
-            self._invalidate()
-
-    def unsync(self, *args: Any, **kwargs: Any) -> None:
-        """Restore the local states after a sync; drops the cached pair sums if states changed."""
-        was_synced = self._is_synced
-        super().unsync(*args, **kwargs)
-        if self._is_synced != was_synced:
-            self._invalidate()
 
     # values -----------------------------------------------------------------------
     def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:

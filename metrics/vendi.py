@@ -2,10 +2,10 @@
 
 The Vendi score of order ``q`` is the exponential of the Renyi entropy (order 1: Shannon)
 of the eigenvalues of the weighted kernel ``diag(sqrt w) K diag(sqrt w)`` with
-``K_xy = cos(e_x, e_y)``. Its nonzero eigenvalues equal those of the ``d x d`` matrix
-``sum_x w_x e_x e_x^T`` (unit embeddings ``e``), which is ``alpha @ outer`` for the
-per-contributor sums of outer products ``outer`` (C, d, d): those are the sufficient
-statistics, and many coalitions are scored with one batched ``eigvalsh``.
+``K_xy = cos(e_x, e_y)``: with ``Y_x = sqrt(w_x) e_x`` over the coalition's ``K`` samples (unit
+embeddings ``e``), the eigenvalues of ``Y Y^T`` (``K x K``), whose nonzero ones are those of
+``Y^T Y = sum_x w_x e_x e_x^T`` (``d x d``). The metric keeps the unit embeddings (``O(N d)``) and
+takes whichever matrix is smaller, per coalition.
 """
 
 from __future__ import annotations
@@ -50,8 +50,7 @@ class ContributorVendiScore(ContributorMetric):
     ----------
     feature : bank array with the embeddings ``(N, d)``.
     order : Vendi order ``q >= 0`` (1: Shannon, the usual Vendi score; ``inf``: 1 / largest eigenvalue).
-    embedding_dim : ``d``; when None the state is sized by the first update (give it under DDP).
-    max_chunk_elements : bound on the ``k * d * d`` floats formed at once when scoring coalitions.
+    embedding_dim : ``d``, checked on every update when given.
     num_contributors, kwargs : as for :class:`ContributorMetric`.
 
     >>> import numpy as np
@@ -70,7 +69,6 @@ class ContributorVendiScore(ContributorMetric):
         order: float = 1.0,
         num_contributors: int | None = None,
         embedding_dim: int | None = None,
-        max_chunk_elements: int = 2**25,
         **kwargs: Any,
     ) -> None:
         super().__init__(feature=feature, **kwargs)
@@ -79,43 +77,27 @@ class ContributorVendiScore(ContributorMetric):
             raise ValueError(f"Vendi order must be >= 0, got {order}.")
         self.order = order
         self.embedding_dim = embedding_dim
-        self.max_chunk_elements = int(max_chunk_elements)
         if num_contributors is not None:
             self.set_num_contributors(num_contributors)
 
     def _init_contributor_states(self, num_contributors: int) -> None:
-        d = self.embedding_dim or 0
-        self.add_state(
-            "outer_sum",
-            torch.zeros(num_contributors, d, d, dtype=torch.float64),
-            dist_reduce_fx="sum",
-            persistent=True,
-        )
+        self._add_sample_states()
 
     def _accumulate(self, data: Tensor, member: Tensor) -> None:
         emb = normalized_embeddings(data)
         d = emb.shape[1]
-        if self.outer_sum.shape[1] == 0:
-            self.outer_sum = torch.zeros(member.shape[1], d, d, dtype=torch.float64, device=emb.device)
-        elif self.outer_sum.shape[1] != d:
-            raise ValueError(f"embedding dimension changed from {self.outer_sum.shape[1]} to {d}.")
-        # sum_x r_ix e_x e_x^T, one matmul per contributor present in the batch
-        for i in torch.nonzero(member.sum(dim=0) > 0).flatten().tolist():
-            rows = member[:, i] > 0
-            e = emb[rows]
-            self.outer_sum[i] += (e * member[rows, i, None]).T @ e
-
-    def merge_state(self, incoming_state: Any) -> None:
-        """Merge another metric's (or a state dict's) states (sizes a still-empty state first)."""
-        super().merge_state(self._size_lazy_state("outer_sum", incoming_state))
+        expected = self.embedding_dim or (self.samples[0].shape[1] if self.samples else d)
+        if d != expected:
+            raise ValueError(f"embedding dimension changed from {expected} to {d}.")
+        self._store_samples(emb, member)
 
     def _compute_mixture(self, alpha: Tensor, sum_w2: Tensor) -> Tensor:
-        c, d = self.outer_sum.shape[0], self.outer_sum.shape[1]
-        flat = self.outer_sum.reshape(c, d * d)
-        chunk = max(1, self.max_chunk_elements // max(1, d * d))
+        embeddings = self._stored_samples()[0]
+        weights = self._sample_weights(alpha)
         out = []
-        for k0 in range(0, alpha.shape[0], chunk):
-            mix = (alpha[k0 : k0 + chunk] @ flat).reshape(-1, d, d)
-            mix = 0.5 * (mix + mix.transpose(1, 2))
-            out.append(vendi_from_eigenvalues(torch.linalg.eigvalsh(mix), self.order))
-        return torch.cat(out)
+        for j in range(alpha.shape[0]):
+            rows = torch.nonzero(weights[:, j] > 0)[:, 0]
+            y = weights[rows, j].sqrt()[:, None] * embeddings[rows]
+            gram = y @ y.T if rows.numel() < embeddings.shape[1] else y.T @ y
+            out.append(vendi_from_eigenvalues(torch.linalg.eigvalsh((gram + gram.T) / 2), self.order))
+        return torch.stack(out)

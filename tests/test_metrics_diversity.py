@@ -342,3 +342,23 @@ def test_metadata():
         metric = factory()
         assert metric.higher_is_better is True
         assert metric.feature == "embedding"
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_vendi_sample_path_equals_the_former_dense_path(soft):
+    """The former state, per-contributor sums of outer products of unit embeddings (C, d, d), mixed per coalition."""
+    rng = np.random.default_rng(5)
+    x, member = make_data(60, 9, soft=soft, seed=3)
+    if not soft:
+        member = np.eye(C)[member]  # ids -> one-hot rows
+    metric = ContributorVendiScore(num_contributors=C)
+    metric.update(torch.as_tensor(x), torch.as_tensor(member))
+    masks, weights = coalitions(rng), rng.uniform(0.5, 3.0, size=C)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    outer = np.einsum("ni,nj,nk->ijk", member, unit, unit)
+    got = metric.compute_coalitions(masks, weights).numpy()
+    for value, mask in zip(got, masks, strict=True):
+        share = np.where(mask, weights, 0.0) / weights[mask].sum()
+        lam = np.linalg.eigvalsh(np.einsum("i,ijk->jk", share / member.sum(axis=0), outer)).clip(0)
+        lam = lam[lam > 0] / lam.sum()
+        assert value == pytest.approx(float(np.exp(-(lam * np.log(lam)).sum())), rel=1e-10)

@@ -183,7 +183,7 @@ def test_state_dict_round_trip(tmp_path) -> None:
     metric = ContributorFID(reference=(mu_r, sigma_r), num_contributors=3)
     metric.update(torch.from_numpy(x), torch.from_numpy(ids))
     state = metric.state_dict()
-    assert {"count", "membership_gram", "sum_features", "sum_outer"} <= set(state)
+    assert {"count", "membership_gram", "sum_features", "sum_sqnorm", "samples", "entry_count"} <= set(state)
     torch.save(state, tmp_path / "fid.pt")
     masks = random_masks(rng, 3, 4)
     for n in (3, None):  # a fresh metric with or without num_contributors
@@ -289,3 +289,46 @@ def test_wide_features_for_a_few_coalitions() -> None:
         ev = np.linalg.eigvalsh(root @ s @ root)
         want = ((mu - mu_r) ** 2).sum() + np.trace(s) + np.trace(sigma_r) - 2 * np.sqrt(ev.clip(0)).sum()
         assert value == pytest.approx(want, rel=RTOL)
+
+
+def dense_path_fid(x, member, masks, weights, mu_r, sigma_r) -> np.ndarray:
+    """The former implementation, per-contributor sums of outer products (C, d, d) mixed per coalition:
+    the exactness reference of the sample-based path."""
+    root = scipy.linalg.sqrtm(sigma_r).real
+    root = (root + root.T) / 2
+    s1, s2, count = member.T @ x, np.einsum("ni,nj,nk->ijk", member, x, x), member.sum(axis=0)
+    gram = member.T @ member
+    out = []
+    for mask in masks:
+        share = np.where(mask, weights, 0.0) / weights[mask].sum()
+        alpha = share / count
+        mu, second = alpha @ s1, np.einsum("i,ijk->jk", alpha, s2)
+        cov = (second - np.outer(mu, mu)) / (1 - alpha @ gram @ alpha)
+        ev = np.linalg.eigvalsh(root @ ((cov + cov.T) / 2) @ root)
+        out.append(((mu - mu_r) ** 2).sum() + np.trace(cov) + np.trace(sigma_r) - 2 * np.sqrt(ev.clip(0)).sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_sample_path_equals_the_former_dense_path(soft) -> None:
+    """Coalitions with more samples than dimensions (the d x d Gram) and fewer (the K x K one) alike."""
+    rng = np.random.default_rng(12)
+    d, sizes = 24, [6, 40, 9, 30, 12]
+    mu_r, sigma_r = make_reference(rng, d)
+    x, ids = make_bank(rng, sizes, d)
+    member = one_hot(ids, len(sizes))
+    if soft:
+        member = 0.8 * member + 0.2 * np.roll(member, 1, axis=1)
+    metric = ContributorFID(reference=(mu_r, sigma_r), num_contributors=len(sizes))
+    metric.update(torch.from_numpy(x), torch.from_numpy(member) if soft else torch.from_numpy(ids))
+    masks = random_masks(rng, len(sizes), 10)
+    weights = rng.uniform(1, 5, len(sizes))
+    got = metric.compute_coalitions(masks, weights).numpy()
+    want = dense_path_fid(x, member, masks, weights, mu_r, sigma_r)
+    samples = masks.astype(float) @ (member > 0).sum(axis=0)
+    full_rank = samples > d
+    assert full_rank.any() and (~full_rank).any()
+    np.testing.assert_allclose(got[full_rank], want[full_rank], rtol=1e-10)
+    # with fewer samples than dimensions the covariance is singular: the d x d path adds square roots of
+    # rounding-level eigenvalues (~1e-8 each), which the K x K Gram never forms; they agree to that noise
+    np.testing.assert_allclose(got[~full_rank], want[~full_rank], rtol=1e-7)
