@@ -278,3 +278,22 @@ def test_estimator_settings_are_checked_when_made_and_hashable():
         EstimatorSettings(method="exact", seed=-1)  # exact takes no seed, but the held-out draw does
     with pytest.raises(ValueError, match="kernelshap sampling must be one of"):
         EstimatorSettings(method="kernelshap", options={"sampling": "lavarage"})
+
+
+def test_kernelshap_linearized_errors_cover_the_truth_like_the_bootstrap():
+    game = MoebiusGame.random(12, 3, 30, seed=101)
+    exact = game.shapley_values()
+    cover = {"linearized": 0, "bootstrap": 0}
+    for seed in range(12):
+        for std in cover:
+            att = estimate(game, "kernelshap", budget=96, seed=seed, std=std, n_bootstrap=60)
+            cover[std] += int((np.abs(att.values - exact) <= 2 * att.std).sum())
+    total = 12 * game.n_players
+    assert cover["linearized"] / total >= 0.88 and cover["bootstrap"] / total >= 0.88, cover
+    # the same size as the bootstrap's at a larger budget, where both are close to first order
+    lin = estimate(game, "kernelshap", budget=512, seed=3)
+    boot = estimate(game, "kernelshap", budget=512, seed=3, std="bootstrap", n_bootstrap=400)
+    np.testing.assert_allclose(lin.std, boot.std, rtol=0.35)
+    assert estimate(game, "kernelshap", budget=96, std=None).std is None
+    with pytest.raises(ValueError, match="kernelshap std must be one of"):
+        estimate(game, "kernelshap", budget=96, std="jackknife")

@@ -9,20 +9,29 @@ when the budget covers every coalition. ``sampling="kernel"`` allocates sizes in
 to the Shapley kernel (classic KernelSHAP); ``sampling="leverage"`` allocates them uniformly
 over sizes, which is sampling by the leverage scores of the Shapley regression (Leverage
 SHAP, Musco & Witter 2025). Both use paired (complementary) sampling by default.
+
+Standard errors: by default the linearisation of the fit (:func:`~surrogateshap.estimators.linear.linearized_std`:
+one factorisation of the ``n x n`` kernel system, the first-order value of the stratified bootstrap's);
+``std="bootstrap"`` refits on resampled units instead (one factorisation per resample). Both run
+with BLAS on one thread: the systems are at most a few thousand wide, and extra threads beside
+other busy processes (XGBoost's, a training job) only spin against them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..checks import check_int
 from ..coalitions import CoalitionSample
 from .base import SamplingEstimator
-from .linear import fit_linear_base
+from .linear import fit_linear_base, linearized_std
 from .result import Attribution
 
 #: the ``sampling`` choices and the coalition sampler each one uses
 KERNEL_SAMPLERS = {"kernel": "shapley", "leverage": "leverage"}
+#: the ``std`` choices
+STANDARD_ERRORS = ("linearized", "bootstrap", None)
 
 
 def units_by_stratum(sample: CoalitionSample) -> list[list[np.ndarray]]:
@@ -53,8 +62,9 @@ class KernelSHAP(SamplingEstimator):
     budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
     sampling : ``"kernel"`` (sizes by the Shapley kernel) or ``"leverage"`` (uniform over sizes).
     paired : sample every coalition with its complement.
-    n_bootstrap : bootstrap resamples of the sampled units (pairs), within each size stratum, for
-        ``std`` (0 turns it off).
+    std : standard errors: ``"linearized"`` (one factorisation), ``"bootstrap"`` (``n_bootstrap`` refits on
+        units resampled within each size stratum) or None.
+    n_bootstrap : resamples for ``std="bootstrap"``.
 
     >>> from surrogateshap.games import MoebiusGame
     >>> game = MoebiusGame(np.array([[1, 0, 0, 0], [0, 1, 1, 0]], bool), np.array([1.0, 2.0]))
@@ -70,16 +80,20 @@ class KernelSHAP(SamplingEstimator):
         seed: int = 0,
         sampling: str = "kernel",
         paired: bool = True,
+        std: str | None = "linearized",
         n_bootstrap: int = 100,
     ) -> None:
         super().__init__(budget, seed)
         self.sampling = sampling
         self.paired = paired
+        self.std = std
         self.n_bootstrap = n_bootstrap
 
     def _check(self) -> None:
         if self.sampling not in KERNEL_SAMPLERS:
             raise ValueError(f"kernelshap sampling must be one of {sorted(KERNEL_SAMPLERS)}, got {self.sampling!r}.")
+        if self.std not in STANDARD_ERRORS:
+            raise ValueError(f"kernelshap std must be one of {STANDARD_ERRORS}, got {self.std!r}.")
         check_int(self.n_bootstrap, "n_bootstrap", 0)
 
     def _estimate(self, game: object) -> Attribution:
@@ -96,13 +110,16 @@ class KernelSHAP(SamplingEstimator):
                 f"kernelshap needs a budget of at least {2 + (2 if self.paired else 1)}."
             )
         values = game(sample.masks)
-        phi = _kernel_solve(sample.masks, values, np.arange(2, len(sample)))
-        std = None
-        if self.n_bootstrap:
-            std = self._bootstrap_std(
-                lambda rows, b: _kernel_solve(sample.masks, values, rows), units_by_stratum(sample),
-                self.n_bootstrap, stream=1,
-            )
+        with threadpool_limits(limits=1):
+            phi = _kernel_solve(sample.masks, values, np.arange(2, len(sample)))
+            std = None
+            if self.std == "linearized":
+                std = linearized_std(sample.masks, values, phi, units_by_stratum(sample))
+            elif self.std == "bootstrap" and self.n_bootstrap:
+                std = self._bootstrap_std(
+                    lambda rows, b: _kernel_solve(sample.masks, values, rows), units_by_stratum(sample),
+                    self.n_bootstrap, stream=1,
+                )
         return Attribution(
             values=phi,
             std=std,
@@ -110,5 +127,6 @@ class KernelSHAP(SamplingEstimator):
             v_full=float(values[1]),
             method=self.name,
             n_evaluations=game.n_evaluations,
-            diagnostics={"sampling": self.sampling, "paired": self.paired, "n_coalitions": len(sample)},
+            diagnostics={"sampling": self.sampling, "paired": self.paired, "std": self.std,
+                         "n_coalitions": len(sample)},
         )
