@@ -297,3 +297,22 @@ def test_kernelshap_linearized_errors_cover_the_truth_like_the_bootstrap():
     assert estimate(game, "kernelshap", budget=96, std=None).std is None
     with pytest.raises(ValueError, match="kernelshap std must be one of"):
         estimate(game, "kernelshap", budget=96, std="jackknife")
+
+
+def test_interactions_only_when_asked_for_at_many_players():
+    from surrogateshap.estimators.surrogate_shap import INTERACTIONS_UP_TO
+
+    n = INTERACTIONS_UP_TO + 20
+    weights = np.linspace(-1.0, 1.0, n)
+    game = FunctionGame(lambda masks: masks @ weights, n)
+    fast = {"params": {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.3}, "cv": 0, "n_bootstrap": 2}
+    att = estimate(game, "surrogateshap", budget=200, **fast)
+    assert att.interactions is None and att.std is not None
+    asked = estimate(game, "surrogateshap", budget=200, interactions=True, **fast)
+    assert asked.interactions.shape == (n, n)
+    np.testing.assert_allclose(np.diag(asked.interactions), asked.values)
+    np.testing.assert_allclose(asked.values, att.values)
+    # the surrogate's own game agrees with its booster on many coalitions (the chunked path evaluation)
+    masks = np.random.default_rng(0).random((300, n)) < 0.5
+    np.testing.assert_allclose(asked.surrogate.tree_game_(masks), asked.surrogate.predict(masks), rtol=1e-5,
+                               atol=1e-5)

@@ -41,6 +41,9 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         ``iteration_range`` (boosting is sequential, so the truncation is that smaller model).
     cv : number of folds (>= 2), or 0 to skip cross-validation (only with fixed ``params``).
     seed : seeds fold assignment and XGBoost's row subsampling.
+    interactions : compute ``interactions_`` (the n x n interaction matrix: ``n^2`` work per path term).
+    check_treeshap : read the values with shap's interventional TreeExplainer and check them against the
+        exact path decomposition (False: the decomposition alone, the same values; for refits).
     base : None (the paper's surrogate: trees from a constant) or ``"linear"``: the trees are
         boosted from a linear base margin, the additive game of :func:`fit_linear_base`
         (refitted inside every fold), and ``n_estimators = 0`` (the linear game alone) is
@@ -77,12 +80,16 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         cv: int = 5,
         seed: int = 0,
         base: str | None = None,
+        interactions: bool = True,
+        check_treeshap: bool = True,
     ) -> None:
         self.params = params
         self.param_grid = param_grid
         self.cv = cv
         self.seed = seed
         self.base = base
+        self.interactions = interactions
+        self.check_treeshap = check_treeshap
 
     # fitting -------------------------------------------------------------------------
     def fit(self, masks: np.ndarray, values: np.ndarray) -> TreeSurrogate:
@@ -118,8 +125,8 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         self.tree_game_ = self._surrogate_game(booster, self.linear_)
         self.f_empty_, self.f_full_ = (float(v) for v in self.tree_game_(np.array([[False] * self.n_players_,
                                                                                   [True] * self.n_players_])))
-        self.shap_values_ = self._treeshap()
-        self.interactions_ = self.tree_game_.interaction_index()
+        self.shap_values_ = self._treeshap() if self.check_treeshap else self.tree_game_.shapley_values()
+        self.interactions_ = self.tree_game_.interaction_index() if self.interactions else None
         if n_folds:
             self.cv_predictions_ = oof
             ok = ~anchor

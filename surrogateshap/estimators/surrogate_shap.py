@@ -14,6 +14,8 @@ from .result import Attribution
 from .surrogate import TreeSurrogate
 
 ADJUSTMENTS = (None, "msr")
+#: the interaction matrix is computed by default up to this many players (it has n^2 entries)
+INTERACTIONS_UP_TO = 100
 
 
 def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: float, r_full: float) -> np.ndarray:
@@ -75,7 +77,8 @@ class SurrogateSHAP(SamplingEstimator):
     Without adjustment ``std`` comes from ``n_bootstrap`` refits (best parameters) on
     bootstrap resamples of the coalitions, empty and full always kept (0 turns it off).
     ``interactions`` is the surrogate's exact pairwise Shapley interaction matrix, its
-    diagonal the final values; ``surrogate`` the fitted ``TreeSurrogate``.
+    diagonal the final values (by default up to ``INTERACTIONS_UP_TO`` players); ``surrogate`` the
+    fitted ``TreeSurrogate``.
 
     Parameters
     ----------
@@ -84,6 +87,7 @@ class SurrogateSHAP(SamplingEstimator):
     params, param_grid, cv, base : the surrogate (:class:`~surrogateshap.estimators.surrogate.TreeSurrogate`).
     n_bootstrap : bootstrap refits for ``std``.
     adjust : None or ``"msr"``.
+    interactions : compute the pairwise interaction matrix; None: for up to ``INTERACTIONS_UP_TO`` players.
 
     >>> from surrogateshap.games import MoebiusGame
     >>> game = MoebiusGame(np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], bool), np.array([1.0, 2.0, 3.0]))
@@ -107,6 +111,7 @@ class SurrogateSHAP(SamplingEstimator):
         n_bootstrap: int = 20,
         adjust: str | None = None,
         base: str | None = None,
+        interactions: bool | None = None,
     ) -> None:
         super().__init__(budget, seed)
         self.sampler = sampler
@@ -117,6 +122,7 @@ class SurrogateSHAP(SamplingEstimator):
         self.n_bootstrap = n_bootstrap
         self.adjust = adjust
         self.base = base
+        self.interactions = interactions
 
     def _check(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -160,8 +166,10 @@ class SurrogateSHAP(SamplingEstimator):
         order = np.concatenate([[np.argmax(empty), np.argmax(full)], np.flatnonzero(~empty & ~full)])
         masks, values = masks[order], values[order]
         v_empty, v_full = float(values[0]), float(values[1])
+        want_interactions = n <= INTERACTIONS_UP_TO if self.interactions is None else bool(self.interactions)
         surrogate = TreeSurrogate(
-            params=self.params, param_grid=self.param_grid, cv=self.cv, seed=self.seed, base=self.base
+            params=self.params, param_grid=self.param_grid, cv=self.cv, seed=self.seed, base=self.base,
+            interactions=want_interactions,
         ).fit(masks, values)
         plain = surrogate.shap_values_.copy()
         diagnostics: dict[str, Any] = {
@@ -196,8 +204,10 @@ class SurrogateSHAP(SamplingEstimator):
         shift = (v_full - v_empty - phi.sum()) / n
         phi = phi + shift
         diagnostics["efficiency_shift"] = float(shift)
-        interactions = surrogate.interactions_.copy()
-        np.fill_diagonal(interactions, phi)
+        interactions = None
+        if want_interactions:
+            interactions = surrogate.interactions_.copy()
+            np.fill_diagonal(interactions, phi)
         return Attribution(
             values=phi,
             std=std,
@@ -215,7 +225,9 @@ class SurrogateSHAP(SamplingEstimator):
     ) -> np.ndarray:
         """The Shapley values of a refit (best parameters, no CV) on the resampled ``rows`` plus the anchors."""
         rows = np.concatenate([[0, 1], rows])
-        refit = clone(surrogate).set_params(params=surrogate.best_params_, cv=0, seed=self.seed + 1 + b)
+        # the values only: no shap cross-check, no interaction matrix (the main fit has both)
+        refit = clone(surrogate).set_params(params=surrogate.best_params_, cv=0, seed=self.seed + 1 + b,
+                                            interactions=False, check_treeshap=False)
         return refit.fit(masks[rows], values[rows]).tree_game_.shapley_values()
 
 
