@@ -11,6 +11,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 
 from ..attribution import EstimatorSettings, UtilityResult
@@ -37,7 +38,10 @@ class ContributorValueMonitor(pl.Callback):
     per-sample CPU generators only, so the training RNG streams are not consumed), the bank is kept
     in memory and attributed by the attribution service. Logged through ``trainer.loggers``
     (``log_metrics`` at ``trainer.global_step``, as ``LearningRateMonitor`` logs rates):
-    ``contributor_value/<utility>/<contributor>`` and ``<utility>/lds``. Every value is appended to
+    ``contributor_value/<utility>/<contributor>`` and ``<utility>/lds``; beyond ``log_all_up_to``
+    contributors only those of the ``log_top_k`` largest and smallest values get a scalar, beside
+    ``<utility>/value_spread`` (the values' standard deviation), and a ``WandbLogger`` gets every value
+    as one table per attribution (``contributor_values``). Every value is appended to
     ``history`` (dicts with ``epoch``, ``step``, ``utility``, ``contributor``, ``value``, ``std``),
     which travels in checkpoints (``state_dict``), and ``history.csv`` in ``out_dir`` is rewritten
     atomically.
@@ -57,6 +61,7 @@ class ContributorValueMonitor(pl.Callback):
     guidance_scale, num_inference_steps, batch_size : sampling settings.
     out_dir : where ``history.csv`` goes; None: ``trainer.log_dir / "attribution"``.
     write_history : write ``history.csv`` after every attribution.
+    log_all_up_to, log_top_k : scalar logging at many contributors (above).
 
     >>> from surrogateshap.contributors import ContributorRegistry
     >>> from surrogateshap.metrics import ContributorMean
@@ -84,6 +89,8 @@ class ContributorValueMonitor(pl.Callback):
         batch_size: int = 16,
         out_dir: str | Path | None = None,
         write_history: bool = True,
+        log_all_up_to: int = 50,
+        log_top_k: int = 10,
     ) -> None:
         super().__init__()
         self.attributor = Attributor(utilities, v_empty, base_bank, estimator, roles, membership)
@@ -98,6 +105,8 @@ class ContributorValueMonitor(pl.Callback):
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.write_history = bool(write_history)
+        self.log_all_up_to = check_int(log_all_up_to, "log_all_up_to", 0)
+        self.log_top_k = check_int(log_top_k, "log_top_k", 0)
         self.history: list[dict[str, Any]] = []
         self.last_epoch: int | None = None
         self.last_results_: list[UtilityResult] | None = None
@@ -156,24 +165,41 @@ class ContributorValueMonitor(pl.Callback):
         step = int(trainer.global_step)
         self.history = [row for row in self.history if row["epoch"] != epoch]  # a resumed epoch replaces its rows
         metrics: dict[str, float] = {}
+        rows = []
         for result in results:
             att = result.attribution
+            values = np.asarray(att.values, dtype=np.float64)
             std = None if att.std is None else np.asarray(att.std, dtype=np.float64)
-            for i, (cid, value) in enumerate(zip(att.players, np.asarray(att.values, dtype=np.float64))):
-                metrics[f"contributor_value/{result.name}/{cid}"] = float(value)
-                self.history.append({
+            logged = self._logged_contributors(values)
+            for i, (cid, value) in enumerate(zip(att.players, values)):
+                if i in logged:
+                    metrics[f"contributor_value/{result.name}/{cid}"] = float(value)
+                rows.append({
                     "epoch": epoch, "step": step, "utility": result.name, "contributor": cid,
                     "value": float(value), "std": None if std is None else float(std[i]),
                 })
+            if len(logged) < values.size:
+                metrics[f"{result.name}/value_spread"] = float(values.std())
             if result.lds is not None and np.isfinite(result.lds):
                 metrics[f"{result.name}/lds"] = float(result.lds)
+        self.history += rows
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+            if len(rows) > self.log_all_up_to * len(results) and isinstance(logger, WandbLogger):
+                logger.log_table("contributor_values", columns=list(HISTORY_COLUMNS),
+                                 data=[[row[c] for c in HISTORY_COLUMNS] for row in rows], step=step)
         self.last_epoch = epoch
         self.last_results_ = results
         if out_dir is not None:
             self.write_history_csv(out_dir / "history.csv")
         return results
+
+    def _logged_contributors(self, values: np.ndarray) -> set[int]:
+        """The contributors that get a scalar series: all, or those of the largest and smallest values."""
+        if values.size <= self.log_all_up_to:
+            return set(range(values.size))
+        order = np.argsort(values, kind="stable")
+        return {int(i) for i in np.concatenate([order[: self.log_top_k], order[values.size - self.log_top_k :]])}
 
     def write_history_csv(self, path: str | Path) -> Path:
         """Write ``history`` as CSV (columns ``HISTORY_COLUMNS``) atomically."""

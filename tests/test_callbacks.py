@@ -603,3 +603,19 @@ def test_a_bank_of_an_in_memory_text_to_image_pipeline_is_attributed(tmp_path):
     with pytest.raises(ValueError, match="an in-memory pipeline is used as it is"):
         StableDiffusion.from_pipeline(pipe, torch_dtype="bfloat16")
     assert pipe.unet.dtype == torch.float32
+
+
+def test_monitor_logs_a_few_series_at_many_contributors_and_keeps_every_value(registry, tmp_path):
+    cb = monitor(SamplingPlan(registry, 2, seed=0), log_all_up_to=2, log_top_k=1, out_dir=tmp_path)
+    trainer = pl.Trainer(**TRAINER, max_epochs=1, logger=CSVLogger(tmp_path, name="logs"), callbacks=[cb],
+                         enable_checkpointing=False, log_every_n_steps=1)
+    trainer.fit(tiny_training(), train_loader())
+    with open(os.path.join(trainer.logger.log_dir, "metrics.csv")) as handle:
+        columns = set(next(csv.reader(handle)))
+    for name in V_EMPTY:
+        series = {c for c in columns if c.startswith(f"contributor_value/{name}/")}
+        assert len(series) == 2 and f"{name}/value_spread" in columns  # the largest and the smallest value
+        values = {r["contributor"]: r["value"] for r in cb.history if r["utility"] == name}
+        assert len(values) == N_CONTRIBUTORS  # the history (and history.csv) keeps them all
+        ends = {max(values, key=values.get), min(values, key=values.get)}
+        assert series == {f"contributor_value/{name}/{c}" for c in ends}

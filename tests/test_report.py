@@ -345,3 +345,35 @@ def test_report_from_a_run_folder_rebuilds_every_file(tmp_path, doc, capsys):
     assert main(["report", "--from", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert "has no attribution.json" in err and err.count("\n") == 0
+
+
+def test_outputs_stay_readable_at_many_contributors(tmp_path):
+    from surrogateshap.estimators import Attribution
+    from surrogateshap.report import plots
+
+    n = 300
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=n)
+    inter = rng.normal(size=(n, n)) * 0.01
+    inter = (inter + inter.T) / 2
+    np.fill_diagonal(inter, values)
+    ids = [f"artist{i:03d}" for i in range(n)]
+    att = Attribution(values, 0.0, float(values.sum()), "exact", 0, std=np.full(n, 0.1), interactions=inter,
+                      players=ids)
+    contributors = [{"id": c, "n_examples": 5, "role": "marker" if i == 7 else "clean"} for i, c in enumerate(ids)]
+    doc = attribution_document(contributors, [UtilityResult("aesthetic", att, True)], method="exact", budget=None,
+                               timings={})
+    fig = plots.values_figure(doc, "aesthetic")
+    bars, histogram = fig.axes[:2]
+    assert len(bars.patches) == 2 * plots.TOP_K and "of 300 values" in bars.get_title()
+    assert histogram.get_title() == "all 300 values"
+    shown = [t.get_text() for t in bars.get_yticklabels()]
+    order = np.argsort(values)
+    assert set(shown) == {ids[i] for i in np.concatenate([order[: plots.TOP_K], order[-plots.TOP_K:]])}
+    heat = plots.interactions_figure(doc, "aesthetic").axes[0]
+    assert heat.get_images()[0].get_array().shape == (2 * plots.TOP_K, 2 * plots.TOP_K)
+    paths = write_outputs(tmp_path, doc)
+    table = paths["report.md"].read_text().split("| rank |")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 2 * 25 + 1 and "... 250 more in attribution.csv" in table
+    assert len(paths["attribution.csv"].read_text().splitlines()) == n + 1  # the CSV keeps everyone

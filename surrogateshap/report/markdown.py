@@ -7,6 +7,10 @@ from typing import Any
 
 from .document import ranks, shared_unit_rows
 
+#: up to this many contributors the table lists everyone; beyond, the ``TABLE_TOP_K`` largest and smallest values
+TABLE_ALL_UP_TO = 60
+TABLE_TOP_K = 25
+
 _PLOT_LABELS = {
     "values_": "values per contributor",
     "interactions_": "pairwise interactions",
@@ -118,7 +122,13 @@ def _utility_section(name: str, util: Mapping[str, Any], contributors: Sequence[
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join("---:" if h in ("rank", "n_examples", "value ± std") else "---" for h in header)
                  + " |")
-    for i in order:
+    skipped = len(order) - 2 * TABLE_TOP_K if len(order) > TABLE_ALL_UP_TO else 0
+    for position, i in enumerate(order):
+        if skipped and TABLE_TOP_K <= position < len(order) - TABLE_TOP_K:
+            if position == TABLE_TOP_K:
+                gap = [f"... {skipped} more in attribution.csv"] + [""] * (len(header) - 1)
+                lines.append("| " + " | ".join(gap) + " |")
+            continue
         c = contributors[i]
         value = _fmt(values[i])
         if std is not None and std[i] is not None:

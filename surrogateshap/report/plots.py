@@ -62,8 +62,30 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+#: up to this many contributors every one gets its own bar and heatmap row; beyond, the ``TOP_K`` largest and
+#: smallest values are drawn and the rest summarised by their distribution
+ALL_SHOWN_UP_TO = 40
+TOP_K = 15
+
+
+def shown_contributors(values: np.ndarray) -> np.ndarray:
+    """Indices drawn, in ascending order of value: all of them, or the ``TOP_K`` smallest and largest.
+
+    >>> shown_contributors(np.array([3.0, 1.0, 2.0])).tolist()
+    [1, 2, 0]
+    """
+    order = np.argsort(np.nan_to_num(values, nan=-np.inf), kind="stable")
+    if values.size <= ALL_SHOWN_UP_TO:
+        return order
+    return np.concatenate([order[:TOP_K], order[-TOP_K:]])
+
+
 def values_figure(doc: Mapping[str, Any], utility: str) -> Figure:
-    """Horizontal bars of one utility's values (largest on top), std error bars, coloured by role."""
+    """Horizontal bars of one utility's values (largest on top), std error bars, coloured by role.
+
+    Beyond ``ALL_SHOWN_UP_TO`` contributors: the ``TOP_K`` largest and smallest values as bars, with
+    a histogram of every value (stacked by role) beside them; the CSV holds them all.
+    """
     contributors = doc["contributors"]
     util = doc["utilities"][utility]
     ids = [c["id"] for c in contributors]
@@ -71,33 +93,54 @@ def values_figure(doc: Mapping[str, Any], utility: str) -> Figure:
     values = np.array([np.nan if v is None else v for v in util["values"]], dtype=np.float64)
     std = util.get("std")
     errors = None if std is None else np.array([0.0 if s is None else s for s in std], dtype=np.float64)
-    order = np.argsort(np.nan_to_num(values, nan=-np.inf), kind="stable")  # ascending: largest drawn on top
-    n = len(ids)
-    fig = _new_figure(7.5, min(0.28 * n + 1.8, 40.0))
-    ax = fig.add_subplot()
+    shown = shown_contributors(values)  # ascending: largest drawn on top
+    n, k = len(ids), len(shown)
     colors = role_colors(roles)
-    y = np.arange(n)
+    summarised = k < n
+    fig = _new_figure(12.5 if summarised else 7.5, min(0.28 * k + 1.8, 40.0))
+    if summarised:
+        ax, dist = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    else:
+        ax, dist = fig.add_subplot(), None
+    y = np.arange(k) + (np.arange(k) >= TOP_K) * summarised  # a gap between the bottom and the top ones
     ax.barh(
         y,
-        values[order],
-        xerr=None if errors is None else errors[order],
-        color=[colors[roles[i]] for i in order],
+        values[shown],
+        xerr=None if errors is None else errors[shown],
+        color=[colors[roles[i]] for i in shown],
         edgecolor="black",
         linewidth=0.4,
         error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333333"},
     )
     ax.axvline(0.0, color="black", linewidth=0.8)
-    _set_ticks(ax.set_yticks, ax.set_yticklabels, [ids[i] for i in order])
-    ax.set_ylim(-0.6, n - 0.4)
+    _set_ticks(ax.set_yticks, ax.set_yticklabels, [ids[i] for i in shown], positions=y)
+    ax.set_ylim(-0.6, y[-1] + 0.6)
     direction = "higher" if util["higher_is_better"] else "lower"
     effect = "helps" if util["higher_is_better"] else "hurts"
-    ax.set_title(f"{utility}: Shapley value per contributor ({direction} is better)")
+    if summarised:
+        ax.axhline(TOP_K, color="#666666", linewidth=0.8, linestyle=":")
+        ax.text(0.99, TOP_K, f"{n - k} more in between (histogram, attribution.csv)", ha="right", va="center",
+                transform=ax.get_yaxis_transform(), fontsize="small", color="#444444",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        ax.set_title(f"{utility}: the {TOP_K} largest and smallest of {n} values ({direction} is better)")
+    else:
+        ax.set_title(f"{utility}: Shapley value per contributor ({direction} is better)")
     ax.set_xlabel(f"contribution to {utility} (positive raises it, i.e. {effect})")
     if any(r is not None for r in roles):
         handles = [Patch(facecolor=c, edgecolor="black", label=r if r is not None else "no role")
                    for r, c in colors.items()]
         ax.legend(handles=handles, title="role", loc="best", fontsize="small")
     ax.grid(axis="x", alpha=0.3)
+    if dist is not None:
+        finite = np.isfinite(values)
+        groups = list(colors)
+        dist.hist([values[finite & np.array([r == g for r in roles])] for g in groups], bins=40, stacked=True,
+                  color=[colors[g] for g in groups], edgecolor="black", linewidth=0.3)
+        dist.axvline(0.0, color="black", linewidth=0.8)
+        dist.set_title(f"all {n} values")
+        dist.set_xlabel(f"contribution to {utility}")
+        dist.set_ylabel("contributors")
+        dist.grid(axis="y", alpha=0.3)
     return fig
 
 
@@ -105,7 +148,8 @@ def interactions_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
     """Heatmap of the pairwise interaction matrix (diverging colours centred at 0), or None.
 
     The diagonal holds the Shapley values themselves; it is masked so that the colour scale
-    shows the interactions.
+    shows the interactions. Beyond ``ALL_SHOWN_UP_TO`` contributors the heatmap shows the
+    ``2 TOP_K`` with the largest absolute values.
     """
     util = doc["utilities"][utility]
     if util.get("interactions") is None:
@@ -113,21 +157,29 @@ def interactions_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
     ids = [c["id"] for c in doc["contributors"]]
     matrix = np.array([[np.nan if v is None else v for v in row] for row in util["interactions"]], dtype=np.float64)
     n = matrix.shape[0]
-    shown = matrix.copy()
+    keep = np.arange(n)
+    if n > ALL_SHOWN_UP_TO:
+        strength = np.nan_to_num(np.abs(np.diag(matrix)), nan=-np.inf)
+        keep = np.sort(np.argsort(-strength, kind="stable")[: 2 * TOP_K])
+    shown = matrix[np.ix_(keep, keep)]
     np.fill_diagonal(shown, np.nan)
     finite = shown[np.isfinite(shown)]
     vmax = float(np.abs(finite).max()) if finite.size else 0.0
     vmax = vmax if vmax > 0 else 1.0
-    side = min(0.35 * n + 3.0, 30.0)
+    side = min(0.35 * keep.size + 3.0, 30.0)
     fig = _new_figure(side + 1.2, side)
     ax = fig.add_subplot()
     cmap = _diverging_cmap()
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=TwoSlopeNorm(0.0, -vmax, vmax),
                       interpolation="nearest")
     fig.colorbar(image, ax=ax, label="pairwise Shapley interaction", shrink=0.8)
-    _set_ticks(ax.set_xticks, ax.set_xticklabels, ids, rotation=90)
-    _set_ticks(ax.set_yticks, ax.set_yticklabels, ids)
-    ax.set_title(f"{utility}: pairwise interactions (diagonal = values, not shown)")
+    names = [ids[i] for i in keep]
+    _set_ticks(ax.set_xticks, ax.set_xticklabels, names, rotation=90)
+    _set_ticks(ax.set_yticks, ax.set_yticklabels, names)
+    if keep.size < n:
+        ax.set_title(f"{utility}: pairwise interactions of the {keep.size} largest |values| of {n}")
+    else:
+        ax.set_title(f"{utility}: pairwise interactions (diagonal = values, not shown)")
     return fig
 
 
@@ -165,12 +217,13 @@ def surrogate_cv_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
     return fig
 
 
-def _set_ticks(set_ticks, set_labels, labels: list[str], rotation: float = 0) -> None:
-    """Ticks for every label, or every k-th one when there are too many to read."""
+def _set_ticks(set_ticks, set_labels, labels: list[str], rotation: float = 0, positions: Any = None) -> None:
+    """Ticks for every label (at ``positions``, default 0, 1, ...), or every k-th one when there are too many."""
+    at = list(range(len(labels))) if positions is None else [float(p) for p in positions]
     step = max(1, int(np.ceil(len(labels) / MAX_TICK_LABELS)))
-    positions = list(range(0, len(labels), step))
-    set_ticks(positions)
-    set_labels([labels[i] for i in positions], rotation=rotation, fontsize="small")
+    chosen = list(range(0, len(labels), step))
+    set_ticks([at[i] for i in chosen])
+    set_labels([labels[i] for i in chosen], rotation=rotation, fontsize="small")
 
 
 def _diverging_cmap():

@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .document import SHARED_UNIT_COLUMNS, scalar_metrics, shared_unit_rows
+from .plots import shown_contributors
 
 
 def _logged_in(wandb: Any) -> bool:
@@ -104,10 +107,11 @@ def contributor_table_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list
 def log_to_wandb(target: Any, doc: Mapping[str, Any], paths: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Log an attribution document to W&B in one ``log`` call; returns what was logged.
 
-    ``target`` is a ``wandb`` run or a Lightning ``WandbLogger``. Logged: a ``wandb.Table``
-    under ``contributors`` (see :func:`contributor_table_rows`), a ``wandb.plot.bar`` of each
-    utility's values under ``values/<utility>``, every PNG in ``paths`` (from
-    :func:`~surrogateshap.report.write_outputs`) as ``plots/<file stem>``, and the scalars
+    ``target`` is a ``wandb`` run or a Lightning ``WandbLogger``. Logged: a ``wandb.Table`` under
+    ``contributors`` (see :func:`contributor_table_rows`; every contributor), a ``wandb.plot.bar`` of each
+    utility's values under ``values/<utility>`` (beyond 40 contributors, the largest and smallest 15),
+    every PNG in ``paths`` (from :func:`~surrogateshap.report.write_outputs`) as ``plots/<file stem>``, and
+    the scalars
     ``<utility>/lds``, ``<utility>/surrogate_r2``, ``<utility>/v_full``... and ``timings/<stage>``.
     With soft membership, a ``shared_units`` table holds each shared unit's holders and the
     responsibility classifier's held-out fit (:func:`~surrogateshap.report.document.shared_unit_rows`).
@@ -119,11 +123,13 @@ def log_to_wandb(target: Any, doc: Mapping[str, Any], paths: Mapping[str, Path] 
     payload: dict[str, Any] = {"contributors": wandb.Table(columns=columns, data=rows, allow_mixed_types=True)}
     ids = [c["id"] for c in doc["contributors"]]
     for name, util in doc["utilities"].items():
-        table = wandb.Table(columns=["contributor", "value"],
-                            data=[[i, v] for i, v in zip(ids, util["values"]) if v is not None])
+        values = np.array([np.nan if v is None else v for v in util["values"]], dtype=np.float64)
+        shown = [int(i) for i in shown_contributors(values)[::-1] if np.isfinite(values[i])]  # largest first
+        table = wandb.Table(columns=["contributor", "value"], data=[[ids[i], values[i]] for i in shown])
         direction = "higher" if util["higher_is_better"] else "lower"
+        which = "" if len(shown) == len(ids) else f" (the {len(shown)} largest and smallest of {len(ids)})"
         payload[f"values/{name}"] = wandb.plot.bar(
-            table, "contributor", "value", title=f"{name}: Shapley values ({direction} is better)"
+            table, "contributor", "value", title=f"{name}: Shapley values{which} ({direction} is better)"
         )
     for path in (paths or {}).values():
         path = Path(path)
