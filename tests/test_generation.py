@@ -304,6 +304,23 @@ def test_two_process_ddp_equals_one_process(reference, backend, plan, tmp_path):
     assert_same_bank(bank, reference[0])
 
 
+def test_a_bank_of_two_ranks_resumed_by_three_equals_a_one_rank_bank(reference, backend, plan, tmp_path):
+    """As on a cluster: a 2-process job is killed (some shards lost), then resumed with 3 processes."""
+    out = tmp_path / "bank"
+    _run(backend, plan, out, 2, trainer_kwargs=ddp_kwargs())
+    lost = sorted(out.glob("shard-rank1-*.safetensors"))[:2] + sorted(out.glob("shard-rank0-*.safetensors"))[-1:]
+    for shard in lost:  # written atomically, so a kill loses whole shards; the writer drops them on resume
+        shard.unlink()
+    assert len(existing_rows(out)) < len(plan)
+    bank = _run(backend, plan, out, 2, trainer_kwargs={**ddp_kwargs(), "devices": 3})
+    assert (out / "manifest.rank2.json").is_file()
+    listed = [e["file"] for m in out.glob("manifest*.json") for e in json.loads(m.read_text())["shards"]]
+    assert all((out / f).is_file() for f in listed)  # the lost shards were dropped from their manifests
+    assert_same_bank(bank, reference[0])
+    keys = shard_row_keys(out)
+    assert len(keys) == len(set(keys)) == len(plan)
+
+
 def test_ddp_resume_with_fewer_rows_than_processes(reference, backend, plan, tmp_path):
     ref = reference[0]
     out = tmp_path / "bank"
