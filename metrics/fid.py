@@ -256,7 +256,9 @@ class ContributorFID(ContributorMetric):
         weights = self._sample_weights(alpha)
         for j in range(alpha.shape[0]):
             rows = torch.nonzero(weights[:, j] > 0)[:, 0]
-            y = weights[rows, j].sqrt()[:, None] * (projected[rows] - mu[j] @ self.sigma_ref_sqrt)
+            y = projected[rows]  # a copy (advanced indexing), then centred and weighted in place
+            y -= mu[j] @ self.sigma_ref_sqrt
+            y *= weights[rows, j].sqrt()[:, None]
             gram = y @ y.T if rows.numel() < self.dim else y.T @ y  # the smaller one: same nonzero eigenvalues
             gram = (gram + gram.T) / (2 * scale[j])
             tr_covmean = torch.linalg.eigvalsh(gram).clamp_min(0).sqrt().sum()

@@ -97,7 +97,8 @@ class ContributorVendiScore(ContributorMetric):
         out = []
         for j in range(alpha.shape[0]):
             rows = torch.nonzero(weights[:, j] > 0)[:, 0]
-            y = weights[rows, j].sqrt()[:, None] * embeddings[rows]
+            y = embeddings[rows]  # a copy (advanced indexing), weighted in place
+            y *= weights[rows, j].sqrt()[:, None]
             gram = y @ y.T if rows.numel() < embeddings.shape[1] else y.T @ y
             out.append(vendi_from_eigenvalues(torch.linalg.eigvalsh((gram + gram.T) / 2), self.order))
         return torch.stack(out)
