@@ -47,8 +47,15 @@ class MoebiusGame:
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = check_masks(masks, self.n_players)
-        contains = ~(self.terms[None] & ~masks[:, None]).any(axis=-1)
-        return self.constant + contains.astype(np.float64) @ self.coefficients
+        z = masks.astype(np.float64)
+        terms = self.terms.T.astype(np.float64)
+        sizes = self.terms.sum(axis=1)
+        out = np.full(masks.shape[0], self.constant)
+        step = max(1, (1 << 24) // max(1, sizes.size))  # O(step x terms) memory, whatever n
+        for start in range(0, masks.shape[0], step):
+            contains = z[start : start + step] @ terms == sizes  # every member of the term is in S
+            out[start : start + step] += contains.astype(np.float64) @ self.coefficients
+        return out
 
     def shapley_values(self) -> np.ndarray:
         """Closed-form Shapley values."""
