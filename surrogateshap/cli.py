@@ -98,9 +98,13 @@ def _build_parser() -> argparse.ArgumentParser:
                      "the empty and the full coalition included.")
     est.add_argument("--out", required=True, type=Path, help="output folder (created if missing).")
     est.add_argument("--seed", type=int, default=0, help="seed of cross-validation folds and XGBoost (default 0).")
-    est.add_argument("--cv", type=int, default=5, help="folds for choosing XGBoost parameters (default 5).")
-    est.add_argument("--bootstrap", type=int, default=20,
-                     help="bootstrap refits for the standard errors; 0 turns them off (default 20).")
+    est.add_argument("--cv", type=int, default=None,
+                     help="folds of the cross-validation that chooses the surrogate (default: SurrogateSHAP's, 5).")
+    est.add_argument("--std", choices=["folds", "bootstrap", "none"], default=None,
+                     help="standard errors: from the cross-validation's fold models (folds, the default), from "
+                     "--bootstrap refits, or none.")
+    est.add_argument("--bootstrap", type=int, default=None,
+                     help="refits for --std bootstrap (default: SurrogateSHAP's, 20).")
     est.add_argument("--adjust", choices=["none", "msr"], default="none",
                      help="regression adjustment of the surrogate's values (default none).")
     est.add_argument("--lower-is-better", action="store_true",
@@ -184,8 +188,10 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
     names, masks = read_coalitions(args.values, value_column="value")  # validates the file
     frame = pd.read_csv(args.values)
     players = [c for c in frame.columns if c not in ("coalition", "value")]
+    given = {"cv": args.cv, "std": args.std, "n_bootstrap": args.bootstrap}
+    options = {key: (None if value == "none" else value) for key, value in given.items() if value is not None}
     settings = EstimatorSettings(budget=len(names), seed=args.seed, options={
-        "cv": args.cv, "n_bootstrap": args.bootstrap, "adjust": None if args.adjust == "none" else args.adjust})
+        **options, "adjust": None if args.adjust == "none" else args.adjust})
     att = settings.estimator().estimate_from_values(masks, frame["value"].to_numpy(float))
     att.players = players
     result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)

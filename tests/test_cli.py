@@ -23,7 +23,7 @@ def test_estimate_from_csv_recovers_the_game(tmp_path):
     frame["value"] = game(masks)
     frame.to_csv(tmp_path / "values.csv", index=False)
     assert main(["estimate", "--values", str(tmp_path / "values.csv"), "--out", str(tmp_path / "o"),
-                 "--bootstrap", "0", "--cv", "3"]) == 0
+                 "--std", "none", "--cv", "3"]) == 0
     data = load_attribution_document(tmp_path / "o" / "attribution.json")
     assert [c["id"] for c in data["contributors"]] == [f"c{i}" for i in range(6)]
     values = np.array(data["utilities"]["value"]["values"])

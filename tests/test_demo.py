@@ -20,16 +20,13 @@ from surrogateshap.examples.digits.demo import default_config_path, ensure_gener
 from surrogateshap.pipeline import run_attribution
 from surrogateshap.report import load_attribution_document
 
-# a smaller bank, fewer denoising steps, a smaller budget and parameter grid: well under a minute
+# a smaller bank, fewer denoising steps and a smaller budget (the shipped estimator): well under a minute
 REDUCED = {
     "plan.samples_per_contributor": 24,
     "generation.num_inference_steps": 10,
     "base.samples_per_contributor": 4,
     "estimator.budget": 96,
     "estimator.n_holdout": 16,
-    "estimator.options.cv": 2,
-    "estimator.options.n_bootstrap": 3,
-    "estimator.options.param_grid": {"max_depth": [2, 4], "learning_rate": [0.1], "n_estimators": [100]},
 }
 
 

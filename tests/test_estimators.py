@@ -305,7 +305,8 @@ def test_interactions_only_when_asked_for_at_many_players():
     n = INTERACTIONS_UP_TO + 20
     weights = np.linspace(-1.0, 1.0, n)
     game = FunctionGame(lambda masks: masks @ weights, n)
-    fast = {"params": {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.3}, "cv": 0, "n_bootstrap": 2}
+    fast = {"params": {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.3}, "cv": 0, "std": "bootstrap",
+            "n_bootstrap": 2}
     att = estimate(game, "surrogateshap", budget=200, **fast)
     assert att.interactions is None and att.std is not None
     asked = estimate(game, "surrogateshap", budget=200, interactions=True, **fast)
@@ -316,3 +317,75 @@ def test_interactions_only_when_asked_for_at_many_players():
     masks = np.random.default_rng(0).random((300, n)) < 0.5
     np.testing.assert_allclose(asked.surrogate.tree_game_(masks), asked.surrogate.predict(masks), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_early_stopping_scores_every_tree_count_on_the_pooled_out_of_fold_error(game12):
+    """The lockstep boosting equals separate fits per fold; it stops ``patience`` trees past the best count."""
+    import xgboost as xgb
+
+    from surrogateshap.coalitions import sample_coalitions
+    from surrogateshap.estimators.surrogate import BASE_PARAMS
+
+    sample = sample_coalitions(12, 150, "shapley", seed=3)
+    values = game12(sample.masks)
+    setting = {"max_depth": 2, "learning_rate": 0.3}
+    surrogate = TreeSurrogate(param_grid={k: [v] for k, v in setting.items()}, cv=3, max_trees=80, patience=6,
+                              interactions=False).fit(sample.masks, values)
+    best = surrogate.best_params_["n_estimators"]
+    x = sample.masks.astype(np.float32)
+    held = surrogate.fold_ >= 0
+    curve = np.zeros(81)
+    for fold in range(3):
+        train, test = surrogate.fold_ != fold, surrogate.fold_ == fold
+        model = xgb.XGBRegressor(**{**BASE_PARAMS, **setting, "n_estimators": 80, "random_state": 0})
+        model.fit(x[train], values[train])
+        # the fold's model is the one a separate fit gives (row subsamples seeded per tree)
+        np.testing.assert_allclose(surrogate.fold_game_[fold](sample.masks),
+                                   model.predict(x, iteration_range=(0, best)), rtol=1e-5, atol=1e-5)
+        for t in range(1, 81):
+            curve[t] += ((model.predict(x[test], iteration_range=(0, t)) - values[test]) ** 2).sum()
+    curve = curve[1:] / held.sum()
+    stop = surrogate.cv_results_[0]["trees_boosted"]
+    assert stop == min(80, best + 6)
+    assert best == 1 + int(np.argmin(curve[:stop]))
+    assert surrogate.cv_mse_ == pytest.approx(curve[best - 1], rel=1e-6)
+    np.testing.assert_allclose(surrogate.cv_predictions_[held], np.nan_to_num(surrogate.cv_predictions_)[held])
+
+
+def test_the_base_is_chosen_by_cross_validation(game12):
+    """base='auto' takes the candidate (plain or linear base, any depth) of lowest out-of-fold error."""
+    from surrogateshap.coalitions import sample_coalitions
+
+    grid = {"max_depth": [2, 3], "learning_rate": [0.3]}
+    sample = sample_coalitions(12, 200, "shapley", seed=1, paired=True)
+    additive = sample.masks @ np.linspace(-1, 2, 12)
+    for values in (additive, game12(sample.masks)):
+        auto = TreeSurrogate(param_grid=grid, cv=3, base="auto", max_trees=60, interactions=False).fit(
+            sample.masks, values)
+        scores = {(r["base"], r["params"]["max_depth"]): r["mse"] for r in auto.cv_results_}
+        assert len(scores) == 4 and auto.cv_mse_ == min(scores.values())
+        assert (auto.base_, auto.best_params_["max_depth"]) == min(scores, key=scores.get)
+        alone = TreeSurrogate(param_grid=grid, cv=3, base=auto.base_, max_trees=60, interactions=False).fit(
+            sample.masks, values)
+        np.testing.assert_allclose(auto.shap_values_, alone.shap_values_)
+    # an additive game: the linear base alone, no trees needed
+    auto = TreeSurrogate(param_grid=grid, cv=3, base="auto", max_trees=60, interactions=False).fit(
+        sample.masks, additive)
+    assert auto.base_ == "linear"
+    np.testing.assert_allclose(auto.shap_values_, np.linspace(-1, 2, 12), atol=1e-3)
+
+
+def test_surrogateshap_fold_standard_errors_cover_the_truth():
+    """The delete-a-fold jackknife: 2 std covers most exact values on a game of order 3 (no refit)."""
+    game = MoebiusGame.random(12, 3, 30, seed=101)
+    exact = game.shapley_values()
+    covered = 0
+    for seed in range(8):
+        att = estimate(game, "surrogateshap", budget=128, seed=seed)
+        assert att.diagnostics["std"] == "folds"
+        covered += int((np.abs(att.values - exact) <= 2 * att.std).sum())
+    assert covered / (8 * 12) >= 0.8, covered
+    with pytest.raises(ValueError, match="std='folds' reads the standard errors off the cross-validation folds"):
+        estimate(game, "surrogateshap", budget=64, cv=0, params=FAST)
+    with pytest.raises(ValueError, match="surrogateshap std must be one of"):
+        estimate(game, "surrogateshap", budget=64, std="jackknife")

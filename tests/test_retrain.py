@@ -19,9 +19,8 @@ TINY = {
     "base.samples_per_contributor": 2,
     "estimator.budget": 24,
     "estimator.n_holdout": 0,
-    "estimator.options.cv": 2,
-    "estimator.options.n_bootstrap": 0,
-    "estimator.options.param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]},
+    "estimator.options": {"cv": 2, "std": None,
+                          "param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]}},
 }
 UTILITIES = ("fid", "inception_score", "quality", "diversity", "marker_rate")
 

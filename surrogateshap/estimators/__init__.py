@@ -15,7 +15,7 @@ from .kernelshap import KernelSHAP
 from .loo import LeaveOneOut
 from .permutation import PermutationShapley
 from .result import Attribution
-from .surrogate import PAPER_DEFAULT, PAPER_GRID, TreeSurrogate
+from .surrogate import DEFAULT_GRID, PAPER_DEFAULT, PAPER_GRID, TreeSurrogate
 from .surrogate_shap import SurrogateSHAP
 from .tree_game import TreeGame
 
@@ -55,8 +55,8 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
     game : a callable on ``(k, n)`` bool masks returning ``k`` floats, with ``n_players``.
     method : a registered method (:data:`METHODS`): ``"surrogateshap"``
         (:class:`SurrogateSHAP`: ``sampler``, ``paired``, ``params``, ``param_grid``, ``cv``,
-        ``n_bootstrap``, ``adjust="msr"``, ``base="linear"``), ``"kernelshap"`` (:class:`KernelSHAP`:
-        ``sampling="kernel"|"leverage"``, ``paired``, ``n_bootstrap``), ``"permutation"``
+        ``max_trees``, ``std``, ``n_bootstrap``, ``adjust="msr"``, ``base``), ``"kernelshap"``
+        (:class:`KernelSHAP`: ``sampling="kernel"|"leverage"``, ``paired``, ``std``, ``n_bootstrap``), ``"permutation"``
         (:class:`PermutationShapley`: ``antithetic``, ``max_permutations``), ``"exact"``
         (:class:`ExactShapley`: ``interactions``; n <= 22) or ``"loo"`` (:class:`LeaveOneOut`).
     budget : the number of distinct coalitions the method may evaluate, the empty and the
@@ -80,6 +80,7 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
 __all__ = [
     "Attribution",
     "DEFAULT_BUDGET",
+    "DEFAULT_GRID",
     "ESTIMATORS",
     "Estimator",
     "ExactShapley",

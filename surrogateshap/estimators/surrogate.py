@@ -23,7 +23,20 @@ PAPER_GRID: dict[str, list[Any]] = {
 # The authors' code defaults (900 trees, depth 5, lr 0.05, subsample 0.8).
 PAPER_DEFAULT: dict[str, Any] = {"max_depth": 5, "n_estimators": 900, "learning_rate": 0.05, "reg_alpha": 0}
 # Inputs are 0/1, so two histogram bins lose nothing; one thread is fastest on a few hundred rows.
-BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin": 2, "n_jobs": 1}
+# seed_per_iteration: each tree's row subsample is drawn from (seed, tree index) alone, so the fold models,
+# boosted in lockstep, are the models a separate fit on each fold would give.
+BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin": 2, "n_jobs": 1,
+                               "seed_per_iteration": True}
+#: the grid searched by default (a grid without ``n_estimators``: the tree count by early stopping)
+# Chosen by benchmarks/surrogate_selection.py (results/surrogate_selection.md): against the paper's grid
+# (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and ~25x cheaper; depth 6 or a
+# learning rate of 0.1 beside it added cost and no accuracy on the study's games.
+DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3], "learning_rate": [0.3]}
+#: early stopping: at most this many trees, stopped once the pooled out-of-fold error has not improved for PATIENCE
+MAX_TREES = 300
+PATIENCE = 25
+#: the surrogate's base: trees from a constant (None), from the Shapley-kernel linear fit, or chosen by CV
+BASES = (None, "linear", "auto")
 
 
 class TreeSurrogate(RegressorMixin, BaseEstimator):
@@ -35,32 +48,38 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     params : fixed XGBoost parameters (e.g. ``PAPER_DEFAULT``); when None, the parameters are
-        chosen from ``param_grid`` by K-fold cross-validation (lowest out-of-fold MSE).
-    param_grid : grid searched when ``params`` is None (default: the paper's grid). Every
-        ``n_estimators`` value is scored from one fit with the largest count, truncated with
-        ``iteration_range`` (boosting is sequential, so the truncation is that smaller model).
+        chosen from ``param_grid`` by K-fold cross-validation (lowest pooled out-of-fold MSE).
+    param_grid : grid searched when ``params`` is None (default: ``DEFAULT_GRID``). One model per
+        fold is boosted for each setting, all folds in lockstep, and the pooled out-of-fold MSE is
+        read after every tree (boosting is sequential: the first ``t`` trees are the ``t``-tree
+        model). A grid that lists ``n_estimators`` (the paper's) is scored at those counts; without
+        it the count is chosen by early stopping: boosting stops once the error has not improved
+        for ``patience`` trees, or at ``max_trees``, and the best count is kept.
     cv : number of folds (>= 2), or 0 to skip cross-validation (only with fixed ``params``).
     seed : seeds fold assignment and XGBoost's row subsampling.
     interactions : compute ``interactions_`` (the n x n interaction matrix: ``n^2`` work per path term).
     check_treeshap : read the values with shap's interventional TreeExplainer and check them against the
         exact path decomposition (False: the decomposition alone, the same values; for refits).
-    base : None (the paper's surrogate: trees from a constant) or ``"linear"``: the trees are
+    base : None (the paper's surrogate: trees from a constant), ``"linear"``: the trees are
         boosted from a linear base margin, the additive game of :func:`fit_linear_base`
         (refitted inside every fold), and ``n_estimators = 0`` (the linear game alone) is
-        always a candidate. The surrogate is then ``linear + trees``; its Shapley values are
-        the linear coefficients plus the trees' exact values.
+        always a candidate; the surrogate is then ``linear + trees``, its Shapley values the
+        linear coefficients plus the trees' exact values. ``"auto"``: both are candidates and
+        cross-validation chooses (``base_``).
+    max_trees, patience : early stopping (grids without ``n_estimators``).
 
     Rows that are the empty or the full coalition are always kept in training (never held
     out): they anchor the surrogate where the game is known exactly.
 
     Fitted attributes: ``train_masks_`` / ``train_values_`` (the rows fitted), ``model_``
     (``xgboost.XGBRegressor``, None with 0 trees),
-    ``best_params_``, ``linear_`` (``(intercept, coefficients)`` or None), ``tree_game_``
+    ``best_params_``, ``base_`` (the base used), ``linear_`` (``(intercept, coefficients)`` or None), ``tree_game_``
     (:class:`TreeGame` of the whole surrogate), ``shap_values_`` (exact Shapley values of
     ``S -> f(1_S)``: shap's interventional TreeExplainer on the trees, checked against the
     path decomposition), ``interactions_``, ``f_empty_``, ``f_full_``, and with
     cross-validation ``cv_predictions_`` (out-of-fold predictions, NaN on anchor rows),
-    ``cv_r2_``, ``cv_spearman_``, ``fold_`` (fold of each row, -1 for anchors) and
+    ``cv_mse_``, ``cv_r2_``, ``cv_spearman_``, ``cv_results_`` (per candidate: its best ``params``,
+    ``base``, ``mse`` and ``trees_boosted``), ``fold_`` (fold of each row, -1 for anchors) and
     ``fold_game_`` (the best setting's surrogate of each fold, trained without that fold).
 
     >>> from surrogateshap.coalitions import all_coalitions
@@ -82,6 +101,8 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         base: str | None = None,
         interactions: bool = True,
         check_treeshap: bool = True,
+        max_trees: int = MAX_TREES,
+        patience: int = PATIENCE,
     ) -> None:
         self.params = params
         self.param_grid = param_grid
@@ -90,18 +111,20 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         self.base = base
         self.interactions = interactions
         self.check_treeshap = check_treeshap
+        self.max_trees = max_trees
+        self.patience = patience
 
     # fitting -------------------------------------------------------------------------
     def fit(self, masks: np.ndarray, values: np.ndarray) -> TreeSurrogate:
         """Fit on ``masks`` (k, n) bool and ``values`` (k,)."""
-        if self.base not in (None, "linear"):
-            raise ValueError(f"base must be None or 'linear', got {self.base!r}.")
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {self.base!r}.")
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         self.n_players_ = masks.shape[1]
         self.train_masks_, self.train_values_ = masks, values
         anchor = ~masks.any(axis=1) | masks.all(axis=1)
-        if self.base == "linear" and not ((~masks.any(axis=1)).any() and masks.all(axis=1).any()):
+        if self.base is not None and not ((~masks.any(axis=1)).any() and masks.all(axis=1).any()):
             raise ValueError("a linear base needs the empty and the full coalition among the rows; add both.")
         if self.params is None and self.cv < 2:
             raise ValueError("TreeSurrogate needs cv >= 2 to choose parameters from a grid; pass params= to fix them.")
@@ -116,11 +139,11 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         if n_folds:
             rng = np.random.default_rng([self.seed, 2])
             self.fold_[held] = rng.permutation(np.arange(held.size) % n_folds)
-        candidates = [dict(self.params)] if self.params is not None else _expand(self.param_grid or PAPER_GRID)
-        if self.base == "linear" and self.params is None:
-            candidates += [{**candidates[0], "n_estimators": 0}]
-        self.best_params_, fold_parts, oof = self._select(masks, values, candidates, n_folds)
-        self.linear_, booster = self._fit_part(masks, values, self.best_params_)
+        settings = [dict(self.params)] if self.params is not None else _expand(self.param_grid or DEFAULT_GRID)
+        bases = [None, "linear"] if self.base == "auto" else [self.base]
+        candidates = [(setting, base) for base in bases for setting in settings]
+        self.best_params_, self.base_, fold_parts, oof = self._select(masks, values, candidates, n_folds)
+        self.linear_, booster = self._fit_part(masks, values, self.best_params_, self.base_)
         self.model_ = booster
         self.tree_game_ = self._surrogate_game(booster, self.linear_)
         self.f_empty_, self.f_full_ = (float(v) for v in self.tree_game_(np.array([[False] * self.n_players_,
@@ -141,16 +164,16 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
             ]
         else:
             self.cv_predictions_ = None
-            self.cv_r2_ = self.cv_spearman_ = None
+            self.cv_r2_ = self.cv_spearman_ = self.cv_mse_ = None
             self.fold_game_ = []
         return self
 
     def _margin(self, linear: tuple[float, np.ndarray] | None, masks: np.ndarray) -> np.ndarray | None:
         return None if linear is None else linear[0] + masks @ linear[1]
 
-    def _fit_part(self, masks, values, params):
+    def _fit_part(self, masks, values, params, base):
         """Fit the linear base (if any) and the trees on these rows; trees are None for 0 estimators."""
-        linear = fit_linear_base(masks, values) if self.base == "linear" else None
+        linear = fit_linear_base(masks, values) if base == "linear" else None
         if int(params.get("n_estimators", 100)) == 0:
             return linear, None
         model = xgb.XGBRegressor(**{**BASE_PARAMS, **params, "random_state": self.seed})
@@ -159,35 +182,74 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         return linear, model
 
     def _select(self, masks, y, candidates, n_folds):
-        """Score candidates by out-of-fold MSE; return the best, its fold parts and OOF predictions."""
+        """The candidate (parameters, base) of lowest pooled out-of-fold MSE, its fold parts and OOF predictions."""
+        self.cv_results_ = []
         if not n_folds:
-            return candidates[0], [], None
-        groups: dict[tuple, list[int]] = {}
-        for setting in candidates:
-            key = tuple(sorted((k, v) for k, v in setting.items() if k != "n_estimators"))
-            groups.setdefault(key, []).append(int(setting.get("n_estimators", 100)))
-        best = (np.inf, None, None, None)
-        for key, tree_counts in groups.items():
-            base = dict(key)
-            largest = max(tree_counts)
-            parts, oof = [], {t: np.full(y.shape[0], np.nan) for t in tree_counts}
-            for fold in range(n_folds):
-                train, test = self.fold_ != fold, self.fold_ == fold
-                linear, model = self._fit_part(masks[train], y[train], {**base, "n_estimators": largest})
-                parts.append((model.get_booster() if model is not None else None, linear))
-                margin = self._margin(linear, masks[test])
-                for t in tree_counts:
-                    if t == 0:
-                        oof[t][test] = margin
-                    else:
-                        x_test = masks[test].astype(np.float32)
-                        oof[t][test] = model.predict(x_test, base_margin=margin, iteration_range=(0, t))
-            held = self.fold_ >= 0
-            for t in tree_counts:
-                mse = float(np.mean((oof[t][held] - y[held]) ** 2))
-                if mse < best[0]:
-                    best = (mse, {**base, "n_estimators": t}, parts, oof[t])
-        return best[1], best[2], best[3]
+            setting, base = candidates[0]
+            return setting, base, [], None
+        best = (np.inf,)
+        for setting, base in candidates:
+            counts, curve, parts = self._cross_validate(masks, y, setting, base, n_folds)
+            mse = {t: curve[t] for t in counts if t < len(curve) and np.isfinite(curve[t])}
+            count = min(mse, key=lambda t: (mse[t], t))
+            self.cv_results_.append({"params": {**setting, "n_estimators": count}, "base": base, "mse": mse[count],
+                                     "trees_boosted": len(curve) - 1})
+            if mse[count] < best[0]:
+                best = (mse[count], {**setting, "n_estimators": count}, base, parts)
+        self.cv_mse_, chosen, base, parts = best
+        count = chosen["n_estimators"]
+        oof = np.full(y.shape[0], np.nan)
+        for fold, (booster, linear) in enumerate(parts):
+            test = self.fold_ == fold
+            margin = self._margin(linear, masks[test])
+            if count == 0:
+                oof[test] = margin
+            else:
+                data = xgb.DMatrix(masks[test].astype(np.float32), base_margin=margin, nthread=1)
+                oof[test] = booster.predict(data, iteration_range=(0, count))
+        return chosen, base, parts, oof
+
+    def _cross_validate(self, masks, y, setting, base, n_folds):
+        """Boost one model per fold in lockstep; the pooled out-of-fold MSE after each tree.
+
+        Returns the candidate tree counts, the curve (``curve[t]``: MSE with ``t`` trees; with a
+        linear base ``t = 0`` is the linear game alone) and each fold's ``(booster, linear)``.
+        Listed ``n_estimators`` are scored as they are; without them boosting stops once the
+        pooled error has not improved for ``patience`` trees (at most ``max_trees``).
+        """
+        listed = setting.get("n_estimators")
+        listed = [int(t) for t in np.atleast_1d(listed)] if listed is not None else None
+        xgb_setting = {k: v for k, v in setting.items() if k != "n_estimators"}
+        params = xgb.XGBRegressor(**{**BASE_PARAMS, **xgb_setting, "random_state": self.seed}).get_xgb_params()
+        folds = []
+        for fold in range(n_folds):
+            train, test = self.fold_ != fold, self.fold_ == fold
+            linear = fit_linear_base(masks[train], y[train]) if base == "linear" else None
+            # the quantile matrix XGBRegressor builds for "hist": the same trees as its fit
+            dtrain = xgb.QuantileDMatrix(masks[train].astype(np.float32), label=y[train], nthread=1,
+                                         base_margin=self._margin(linear, masks[train]), max_bin=params["max_bin"])
+            margin = self._margin(linear, masks[test])
+            dtest = xgb.DMatrix(masks[test].astype(np.float32), label=y[test], base_margin=margin, nthread=1)
+            folds.append((xgb.Booster(params, [dtrain, dtest]), dtrain, dtest, linear, int(test.sum())))
+        held = sum(size for *_, size in folds)
+
+        def pooled_mse(iteration: int) -> float:
+            # XGBoost's own (float32) metric at every count, the linear base alone included, so counts compare fairly
+            return sum(float(booster.eval_set([(dtest, "oof")], iteration).rsplit(":", 1)[1]) ** 2 * size
+                       for booster, _, dtest, _, size in folds) / held
+
+        curve = [pooled_mse(0) if base == "linear" else np.nan]
+        longest = max(listed) if listed is not None else self.max_trees
+        for iteration in range(longest):
+            for booster, dtrain, *_ in folds:
+                booster.update(dtrain, iteration)
+            curve.append(pooled_mse(iteration))
+            if listed is None and iteration + 1 - int(np.nanargmin(curve)) >= self.patience:
+                break
+        counts = listed if listed is not None else list(range(len(curve)))
+        if base == "linear" and listed is not None and self.params is None:
+            counts = [0, *counts]  # the linear game alone is always a candidate
+        return counts, curve, [(booster, linear) for booster, _, _, linear, _ in folds]
 
     def _surrogate_game(self, booster: xgb.Booster | xgb.XGBRegressor | None, linear) -> TreeGame:
         """The exact path decomposition of linear base + trees."""
@@ -199,7 +261,7 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
             booster = booster.get_booster()
         zeros = np.zeros((1, n), np.float32)
         margin = None if linear is None else np.array([intercept])
-        f_empty = float(booster.predict(xgb.DMatrix(zeros, base_margin=margin))[0])
+        f_empty = float(booster.predict(xgb.DMatrix(zeros, base_margin=margin, nthread=1))[0])
         return TreeGame.from_xgboost(booster, n, f_empty, linear=coef)
 
     def _treeshap(self) -> np.ndarray:
@@ -253,5 +315,7 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
 
 
 def _expand(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+    """Every combination of the grid's values; ``n_estimators`` stays a list (one boosting run scores them all)."""
+    keys = [k for k in grid if k != "n_estimators"]
+    counts = {"n_estimators": list(grid["n_estimators"])} if "n_estimators" in grid else {}
+    return [{**dict(zip(keys, combo)), **counts} for combo in itertools.product(*(grid[k] for k in keys))]

@@ -6,14 +6,16 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from ..checks import check_int
 from ..coalitions import SAMPLERS
 from .base import SamplingEstimator
 from .result import Attribution
-from .surrogate import TreeSurrogate
+from .surrogate import MAX_TREES, TreeSurrogate
 
 ADJUSTMENTS = (None, "msr")
+STANDARD_ERRORS = ("folds", "bootstrap", None)
 #: the interaction matrix is computed by default up to this many players (it has n^2 entries)
 INTERACTIONS_UP_TO = 100
 
@@ -56,11 +58,13 @@ def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: floa
 class SurrogateSHAP(SamplingEstimator):
     """SurrogateSHAP: sample coalitions, fit a tree surrogate, read its exact Shapley values.
 
-    1. Sample coalitions (``sampler``, ``paired``; the empty and the full coalition always
-       included) and evaluate the game on them once.
+    1. Sample coalitions (``sampler``, ``paired``: each with its complement by default; the empty
+       and the full coalition always included) and evaluate the game on them once.
     2. Fit :class:`~surrogateshap.estimators.surrogate.TreeSurrogate` (parameters by ``cv``-fold
-       cross-validation over ``param_grid``, or fixed ``params``; ``base="linear"`` boosts the
-       trees from the Shapley-kernel linear fit, with "no trees" among the candidates).
+       cross-validation over ``param_grid``, the tree count by early stopping on the pooled
+       out-of-fold error, or fixed ``params``; ``base="auto"`` lets cross-validation choose between
+       trees from a constant and trees boosted from the Shapley-kernel linear fit, "no trees"
+       among the candidates).
     3. Values ``phi(f)``: interventional TreeSHAP (all-zeros background, all-ones row),
        cross-checked against the exact path decomposition.
     4. With ``adjust="msr"`` (Tree MSR, Witter, Liu & Musco 2025): cross-fitted regression
@@ -74,8 +78,11 @@ class SurrogateSHAP(SamplingEstimator):
        game when only its empty and full values are known). The shift is reported in
        ``diagnostics["efficiency_shift"]``.
 
-    Without adjustment ``std`` comes from ``n_bootstrap`` refits (best parameters) on
-    bootstrap resamples of the coalitions, empty and full always kept (0 turns it off).
+    Without adjustment ``std="folds"`` (the default) reads the standard errors off the fold models
+    cross-validation already fitted (:func:`fold_jackknife_std`, no refit; on the games of
+    ``benchmarks/surrogate_selection.py`` 2 std covers the exact value for about 90% of the
+    players); ``std="bootstrap"`` refits the best setting on ``n_bootstrap`` bootstrap resamples
+    of the coalitions, empty and full always kept; None: no standard errors.
     ``interactions`` is the surrogate's exact pairwise Shapley interaction matrix, its
     diagonal the final values (by default up to ``INTERACTIONS_UP_TO`` players); ``surrogate`` the
     fitted ``TreeSurrogate``.
@@ -84,15 +91,17 @@ class SurrogateSHAP(SamplingEstimator):
     ----------
     budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
     sampler, paired : the coalition sampler (:func:`~surrogateshap.coalitions.sample_coalitions`).
-    params, param_grid, cv, base : the surrogate (:class:`~surrogateshap.estimators.surrogate.TreeSurrogate`).
-    n_bootstrap : bootstrap refits for ``std``.
+    params, param_grid, cv, base, max_trees : the surrogate
+        (:class:`~surrogateshap.estimators.surrogate.TreeSurrogate`).
+    std : ``"folds"``, ``"bootstrap"`` or None.
+    n_bootstrap : refits for ``std="bootstrap"``.
     adjust : None or ``"msr"``.
     interactions : compute the pairwise interaction matrix; None: for up to ``INTERACTIONS_UP_TO`` players.
 
     >>> from surrogateshap.games import MoebiusGame
     >>> game = MoebiusGame(np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], bool), np.array([1.0, 2.0, 3.0]))
     >>> att = SurrogateSHAP(budget=8, params={"max_depth": 2, "n_estimators": 50, "learning_rate": 0.5},
-    ...                     cv=0, n_bootstrap=0).estimate(game)
+    ...                     cv=0, std=None, base=None, paired=False).estimate(game)
     >>> att.values.round(2), float(att.interactions[0, 1].round(2))
     (array([2.5, 3.5, 0. ]), 3.0)
     """
@@ -104,14 +113,16 @@ class SurrogateSHAP(SamplingEstimator):
         budget: int | None = None,
         seed: int = 0,
         sampler: str = "shapley",
-        paired: bool = False,
+        paired: bool = True,
         params: dict[str, Any] | None = None,
         param_grid: dict[str, list[Any]] | None = None,
         cv: int = 5,
+        std: str | None = "folds",
         n_bootstrap: int = 20,
         adjust: str | None = None,
-        base: str | None = None,
+        base: str | None = "auto",
         interactions: bool | None = None,
+        max_trees: int = MAX_TREES,
     ) -> None:
         super().__init__(budget, seed)
         self.sampler = sampler
@@ -119,10 +130,12 @@ class SurrogateSHAP(SamplingEstimator):
         self.params = params
         self.param_grid = param_grid
         self.cv = cv
+        self.std = std
         self.n_bootstrap = n_bootstrap
         self.adjust = adjust
         self.base = base
         self.interactions = interactions
+        self.max_trees = max_trees
 
     def _check(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -131,6 +144,12 @@ class SurrogateSHAP(SamplingEstimator):
             raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}.")
         check_int(self.cv, "cv", 0)
         check_int(self.n_bootstrap, "n_bootstrap", 0)
+        check_int(self.max_trees, "max_trees", 1)
+        if self.std not in STANDARD_ERRORS:
+            raise ValueError(f"surrogateshap std must be one of {STANDARD_ERRORS}, got {self.std!r}.")
+        if self.std == "folds" and self.cv < 2:
+            raise ValueError("std='folds' reads the standard errors off the cross-validation folds: use cv >= 2, "
+                             "or std='bootstrap' (refits) or std=None.")
         if self.adjust == "msr" and self.cv < 2:
             raise ValueError("adjust='msr' needs out-of-fold residuals: use cv >= 2.")
 
@@ -154,6 +173,10 @@ class SurrogateSHAP(SamplingEstimator):
         return self._from_values(masks, values)
 
     def _from_values(self, masks: np.ndarray, values: np.ndarray) -> Attribution:
+        with threadpool_limits(limits=1):  # small matrices: one BLAS thread, no oversubscription beside XGBoost's
+            return self._fit_values(masks, values)
+
+    def _fit_values(self, masks: np.ndarray, values: np.ndarray) -> Attribution:
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         n = masks.shape[1]
@@ -169,7 +192,7 @@ class SurrogateSHAP(SamplingEstimator):
         want_interactions = n <= INTERACTIONS_UP_TO if self.interactions is None else bool(self.interactions)
         surrogate = TreeSurrogate(
             params=self.params, param_grid=self.param_grid, cv=self.cv, seed=self.seed, base=self.base,
-            interactions=want_interactions,
+            interactions=want_interactions, max_trees=self.max_trees,
         ).fit(masks, values)
         plain = surrogate.shap_values_.copy()
         diagnostics: dict[str, Any] = {
@@ -178,7 +201,8 @@ class SurrogateSHAP(SamplingEstimator):
             "cv_r2": surrogate.cv_r2_,
             "cv_spearman": surrogate.cv_spearman_,
             "adjust": self.adjust,
-            "base": self.base,
+            "base": surrogate.base_,
+            "std": "folds" if self.adjust == "msr" else self.std,
         }
         std = None
         if self.adjust == "msr":
@@ -196,7 +220,10 @@ class SurrogateSHAP(SamplingEstimator):
             diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
         else:
             phi = plain
-            if self.n_bootstrap:
+            if self.std == "folds":
+                folds = [_efficient(game.shapley_values(), v_full - v_empty) for game in surrogate.fold_game_]
+                std = fold_jackknife_std(folds)
+            elif self.std == "bootstrap" and self.n_bootstrap:
                 std = self._bootstrap_std(
                     lambda rows, b: self._refit_values(surrogate, masks, values, rows, b),
                     [[np.array([row]) for row in range(2, masks.shape[0])]], self.n_bootstrap, stream=3,
@@ -226,9 +253,24 @@ class SurrogateSHAP(SamplingEstimator):
         """The Shapley values of a refit (best parameters, no CV) on the resampled ``rows`` plus the anchors."""
         rows = np.concatenate([[0, 1], rows])
         # the values only: no shap cross-check, no interaction matrix (the main fit has both)
-        refit = clone(surrogate).set_params(params=surrogate.best_params_, cv=0, seed=self.seed + 1 + b,
+        refit = clone(surrogate).set_params(params=surrogate.best_params_, base=surrogate.base_, cv=0,
+                                            seed=self.seed + 1 + b,
                                             interactions=False, check_treeshap=False)
         return refit.fit(masks[rows], values[rows]).tree_game_.shapley_values()
+
+
+def fold_jackknife_std(estimates: list[np.ndarray]) -> np.ndarray:
+    """Delete-a-group jackknife standard error from the K fold estimates (each fitted without one fold).
+
+    ``sqrt((K - 1) / K * sum_k (phi_k - mean)^2)``: the fold models are the jackknife's
+    leave-one-group-out refits, so cross-validation already paid for them.
+
+    >>> fold_jackknife_std([np.array([1.0, 0.0]), np.array([3.0, 0.0])])  # sqrt(1/2 * (1 + 1))
+    array([1., 0.])
+    """
+    stack = np.asarray(estimates, dtype=np.float64)
+    k = stack.shape[0]
+    return np.sqrt((k - 1) / k * ((stack - stack.mean(axis=0)) ** 2).sum(axis=0))
 
 
 def _efficient(phi: np.ndarray, total: float) -> np.ndarray:
