@@ -8,6 +8,7 @@ Every stage runs in its own process, so its peak RSS is its own.
     python benchmarks/scale.py resources --n 20 258 1000      # per n: peak RSS, game build, 100 evaluations
     python benchmarks/scale.py estimators --n 258 --budget 1000 [--loaded]   # one mean utility
     python benchmarks/scale.py end-to-end --n 1000 --budget 4000 --method kernelshap   # bank -> outputs
+    python benchmarks/scale.py parallel --n 20 --budget 512 --n-jobs 1 2   # four utilities, 1 vs 2 processes
     python benchmarks/scale.py accuracy --n 1000 --budgets 1000 2000 4000 8000 --methods kernelshap permutation
     python benchmarks/scale.py report                          # benchmarks/results/scale.md
 
@@ -180,6 +181,19 @@ def run_end_to_end(n: int, budget: int, method: str) -> dict[str, Any]:
             "total_seconds": bank_seconds + attribute_seconds + (time.perf_counter() - tic)}
 
 
+def run_parallel(n: int, budget: int, n_jobs: int) -> dict[str, Any]:
+    """All four utilities of one bank through the attribution service with ``n_jobs`` processes."""
+    from surrogateshap.attribution import EstimatorSettings, attribute_bank
+
+    bank = synthetic_bank(n, SAMPLES[n])
+    metrics = utilities()
+    tic = time.perf_counter()
+    result = attribute_bank(bank, metrics, dict.fromkeys(metrics, 0.0),
+                            EstimatorSettings(budget=budget, n_holdout=0, n_jobs=n_jobs), progress=False)
+    values = {name: u["values"] for name, u in result.document["utilities"].items()}
+    return {"n": n, "budget": budget, "n_jobs": n_jobs, "seconds": time.perf_counter() - tic, "values": values}
+
+
 def accuracy_game(n: int, seed: int):
     """Linear terms for every player plus a few hundred sparse 2nd- and 3rd-order terms: closed-form values."""
     from surrogateshap.games import MoebiusGame
@@ -261,6 +275,19 @@ def write_report() -> Path:
                          f"{e['attribute_seconds']:.1f} | {e['write_seconds']:.1f} | {e['total_seconds']:.1f} | "
                          f"{e['peak_rss_gb']:.2f} |")
         lines.append("")
+    par = sorted((v for k, v in results.items() if k.startswith("parallel/")), key=lambda e: (e["n"], e["n_jobs"]))
+    if par:
+        lines += ["## Four utilities of one bank (fid, mean, vendi, cluster entropy), SurrogateSHAP defaults", "",
+                  "| n | budget | processes | wall s | speed-up | values equal to one process |",
+                  "|---|---|---|---|---|---|"]
+        alone = {(e["n"], e["budget"]): e for e in par if e["n_jobs"] == 1}
+        for e in par:
+            one = alone.get((e["n"], e["budget"]))
+            same = "-" if one is None else str(all(np.allclose(e["values"][k], one["values"][k], rtol=1e-9, atol=1e-12)
+                                                   for k in one["values"]))
+            ratio = "-" if one is None else f"{one['seconds'] / e['seconds']:.2f}x"
+            lines.append(f"| {e['n']} | {e['budget']} | {e['n_jobs']} | {e['seconds']:.1f} | {ratio} | {same} |")
+        lines.append("")
     acc = [v for k, v in results.items() if k.startswith("accuracy/") and "skipped" not in v]
     skipped = sorted({(v["method"], v["budget"]) for k, v in results.items() if "skipped" in v})
     if acc:
@@ -291,6 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     e2e.add_argument("--n", type=int, default=1000)
     e2e.add_argument("--budget", type=int, default=4000)
     e2e.add_argument("--method", default="surrogateshap")
+    par = sub.add_parser("parallel")
+    par.add_argument("--n", type=int, default=20)
+    par.add_argument("--budget", type=int, default=512)
+    par.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2])
     acc = sub.add_parser("accuracy")
     acc.add_argument("--n", type=int, default=1000)
     acc.add_argument("--budgets", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
@@ -308,6 +339,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "end-to-end":
         _save(f"end-to-end/{args.n}/{args.budget}/{args.method}",
               _in_child(run_end_to_end, args.n, args.budget, args.method))
+    elif args.stage == "parallel":
+        for n_jobs in args.n_jobs:
+            # in this process: a pool's daemonic worker may not start the attribution's own worker processes
+            _save(f"parallel/{args.n}/{args.budget}/{n_jobs}", run_parallel(args.n, args.budget, n_jobs))
     elif args.stage == "accuracy":
         for method in args.methods:
             for budget in args.budgets:

@@ -132,6 +132,41 @@ class AttributionResult:
         return paths
 
 
+@dataclass(frozen=True)
+class _UtilityTask:
+    """Attribute one utility of a bank (picklable: what :func:`attribute_bank` sends to its worker processes)."""
+
+    bank: ContributorBank
+    weights: Sequence[float] | Mapping[str, float] | None
+    soft: SoftMembership | None
+    estimator: Any
+    holdout: np.ndarray | None
+    players: list[str]
+
+    def __call__(self, name: str, utility: Any, v_empty: float | ContributorBank) -> tuple[UtilityResult, float, float]:
+        """The utility's result, its evaluation seconds and its fitting seconds."""
+        metric = copy.deepcopy(utility)
+        game = CachedGame(ProxyGame(self.bank, metric, v_empty, weights=self.weights, membership=self.soft))
+        # the estimator's evaluations and its fitting are timed apart through the cache's own clock
+        start = time.perf_counter()
+        attribution = self.estimator.estimate(game)
+        total = time.perf_counter() - start
+        attribution.players = list(self.players)
+        seconds = game.seconds
+        score = None
+        if self.holdout is not None and len(self.holdout) >= 3:
+            tic = time.perf_counter()
+            observed = game.game(self.holdout)
+            seconds += time.perf_counter() - tic
+            score = lds(attribution, self.holdout, observed)
+        higher = getattr(metric, "higher_is_better", None)
+        result = UtilityResult(
+            name=name, attribution=attribution, higher_is_better=bool(higher) if higher is not None else True,
+            lds=score, n_holdout=0 if self.holdout is None else int(len(self.holdout)),
+        )
+        return result, seconds, total - game.seconds
+
+
 def attribute_bank(
     bank: ContributorBank,
     utilities: Mapping[str, Any],
@@ -164,6 +199,9 @@ def attribute_bank(
     timings : seconds of earlier stages (generation...) to record in the document.
     extra : more top-level document keys.
     progress : a progress bar over the utilities.
+
+    With ``settings.n_jobs > 1`` the utilities are attributed in that many processes at once; the
+    values are the same as with one.
     """
     from tqdm.auto import tqdm
 
@@ -179,30 +217,22 @@ def attribute_bank(
         raise ValueError(f"v_empty gives no value for utilities {missing}; give one per utility.")
     players = bank.contributor_ids if soft is None else soft.contributor_ids
     holdout = holdout_coalitions(len(players), settings.n_holdout, settings.seed) if settings.n_holdout else None
-    estimator = settings.estimator()
+    task = _UtilityTask(bank, weights, soft, settings.estimator(), holdout, list(players))
+    names = list(utilities)
+    if settings.n_jobs == 1 or len(names) == 1:
+        outcomes = map(task, names, (utilities[name] for name in names), (v_empty[name] for name in names))
+    else:
+        from joblib import Parallel, delayed
+
+        # loky processes; joblib caps each worker's BLAS / OpenMP threads at cores // n_jobs (no oversubscription)
+        parallel = Parallel(n_jobs=min(settings.n_jobs, len(names)), return_as="generator")
+        outcomes = parallel(delayed(task)(name, utilities[name], v_empty[name]) for name in names)
     results, evaluation, estimation = [], 0.0, 0.0
-    for name in tqdm(list(utilities), desc="attributing", unit="utility", disable=not progress):
-        metric = copy.deepcopy(utilities[name])
-        game = CachedGame(ProxyGame(bank, metric, v_empty[name], weights=weights, membership=soft))
-        # the estimator's evaluations and its fitting are timed apart through the cache's own clock
-        start = time.perf_counter()
-        attribution = estimator.estimate(game)
-        total = time.perf_counter() - start
-        attribution.players = list(players)
-        seconds = game.seconds
-        score = None
-        if holdout is not None and len(holdout) >= 3:
-            tic = time.perf_counter()
-            observed = game.game(holdout)
-            seconds += time.perf_counter() - tic
-            score = lds(attribution, holdout, observed)
+    for result, seconds, fitting in tqdm(outcomes, total=len(names), desc="attributing", unit="utility",
+                                         disable=not progress):
+        results.append(result)
         evaluation += seconds
-        estimation += total - game.seconds
-        higher = getattr(metric, "higher_is_better", None)
-        results.append(UtilityResult(
-            name=name, attribution=attribution, higher_is_better=bool(higher) if higher is not None else True,
-            lds=score, n_holdout=0 if holdout is None else int(len(holdout)),
-        ))
+        estimation += fitting
     all_timings.update({"utility_evaluation": evaluation, "estimation": estimation})
     if soft is None:
         n_examples = bank.n_examples

@@ -27,17 +27,19 @@ class EstimatorSettings:
         estimator's default, ``min(2**n, DEFAULT_BUDGET)``.
     seed : seeds the estimator and the held-out coalitions.
     n_holdout : held-out coalitions (datamodel distribution, alpha 0.5) scored for the LDS; 0: none.
-    options : settings of the method's estimator class (``cv``, ``n_bootstrap``, ``param_grid``...).
+    options : settings of the method's estimator class (``cv``, ``std``, ``param_grid``...).
+    n_jobs : utilities attributed at once, in as many processes (each then gets ``cores // n_jobs``
+        BLAS threads; XGBoost uses one). The values do not depend on it, so it is left out of equality.
 
     Every setting is checked when the object is made, before any bank is generated.
 
-    >>> settings = EstimatorSettings(budget=128, options={"n_bootstrap": 5})
+    >>> settings = EstimatorSettings(budget=128, options={"cv": 3})
     >>> settings.estimator()
-    SurrogateSHAP(budget=128, n_bootstrap=5)
-    >>> EstimatorSettings.from_config({"method": "kernelshap", "budgett": 64})
+    SurrogateSHAP(budget=128, cv=3)
+    >>> EstimatorSettings.from_config({"method": "kernelshap", "budgett": 64})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown estimator key(s) ['budgett']; the keys are ['budget', 'method', 'n_holdout', 'options', 'seed'].
+    ValueError: unknown estimator key(s) ['budgett']; the keys are ['budget', 'method', 'n_holdout', ...].
     """
 
     method: str = "surrogateshap"
@@ -45,6 +47,7 @@ class EstimatorSettings:
     seed: int = 0
     n_holdout: int = 24
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    n_jobs: int = field(default=1, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, Mapping):
@@ -52,6 +55,7 @@ class EstimatorSettings:
         object.__setattr__(self, "options", dict(self.options))
         check_int(self.seed, "seed", 0)  # also seeds the held-out coalitions, for methods that take no seed
         check_int(self.n_holdout, "n_holdout", 0)
+        check_int(self.n_jobs, "n_jobs", 1)
         self.estimator()  # refuses an unknown method, option or a bad value now
 
     @classmethod

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+from surrogateshap.metrics import ContributorFID, ContributorMean
+
+from surrogateshap import ContributorBank, attribute_bank
+from surrogateshap.attribution import EstimatorSettings
+
+FAST = {"param_grid": {"max_depth": [2], "learning_rate": [0.3]}, "max_trees": 40, "cv": 3}
+
+
+def small_bank(n: int = 6, m: int = 20, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    shift = np.repeat(rng.normal(size=(n, 4)), m, axis=0)
+    features = {"x": (shift + rng.normal(size=(n * m, 4))).astype(np.float32),
+                "score": rng.random(n * m).astype(np.float32)}
+    return ContributorBank(features, np.repeat([f"c{i}" for i in range(n)], m)), rng.normal(size=(300, 4))
+
+
+def test_utilities_attributed_in_parallel_processes_equal_one_process():
+    bank, reference = small_bank()
+    utilities = {"mean": ContributorMean(feature="score"), "fid": ContributorFID(feature="x", reference=reference),
+                 "mean_again": ContributorMean(feature="score")}
+    v_empty = {"mean": 0.0, "fid": 40.0, "mean_again": 0.0}
+    settings = {"budget": 40, "n_holdout": 6, "options": FAST}
+    one = attribute_bank(bank, utilities, v_empty, settings, progress=False).document
+    two = attribute_bank(bank, utilities, v_empty, {**settings, "n_jobs": 2}, progress=False).document
+    assert list(two["utilities"]) == list(utilities)  # in the given order
+    for name in utilities:
+        first, second = one["utilities"][name], two["utilities"][name]
+        np.testing.assert_allclose(second["values"], first["values"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(second["std"], first["std"], rtol=1e-9, atol=1e-12)
+        assert second["lds"] == pytest.approx(first["lds"], abs=1e-9)
+    # n_jobs changes how, not what: equal settings
+    assert EstimatorSettings(n_jobs=2) == EstimatorSettings()
+    with pytest.raises(ValueError, match="n_jobs must be an integer of at least 1"):
+        EstimatorSettings(n_jobs=0)
