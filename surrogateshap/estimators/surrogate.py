@@ -27,10 +27,10 @@ PAPER_DEFAULT: dict[str, Any] = {"max_depth": 5, "n_estimators": 900, "learning_
 # boosted in lockstep, are the models a separate fit on each fold would give.
 BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin": 2, "n_jobs": 1,
                                "seed_per_iteration": True}
-#: the grid searched by default (a grid without ``n_estimators``: the tree count by early stopping)
 # Chosen by benchmarks/surrogate_selection.py (results/surrogate_selection.md): against the paper's grid
-# (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and ~25x cheaper; depth 6 or a
+# (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and 15-28x cheaper; depth 6 or a
 # learning rate of 0.1 beside it added cost and no accuracy on the study's games.
+#: the grid searched by default (a grid without ``n_estimators``: the tree count by early stopping)
 DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3], "learning_rate": [0.3]}
 #: early stopping: at most this many trees, stopped once the pooled out-of-fold error has not improved for PATIENCE
 MAX_TREES = 300
