@@ -389,3 +389,11 @@ def test_surrogateshap_fold_standard_errors_cover_the_truth():
         estimate(game, "surrogateshap", budget=64, cv=0, params=FAST)
     with pytest.raises(ValueError, match="surrogateshap std must be one of"):
         estimate(game, "surrogateshap", budget=64, std="jackknife")
+
+
+def test_permutation_ends_for_a_budget_far_beyond_the_game():
+    """A budget of 10**9 on 4 players: at most 2**4 draws, values exact for an additive game."""
+    game = MoebiusGame(np.eye(4, dtype=bool), np.array([1.0, 2.0, 3.0, 4.0]))
+    att = estimate(game, "permutation", budget=10**9, seed=0)
+    assert att.diagnostics["n_permutations"] <= 2 * 2**4 and att.n_evaluations <= 2**4
+    np.testing.assert_allclose(att.values, [1.0, 2.0, 3.0, 4.0])

@@ -25,14 +25,14 @@ class PermutationShapley(SamplingEstimator):
     Each draw is a permutation and, with ``antithetic``, its reverse; a draw is kept only
     if its new coalitions still fit in the budget. ``std`` is the standard error over
     draws. Sampling stops at the first draw that would exceed the budget, or after
-    ``max_permutations`` draws (default: ``budget``), since once every coalition has been
-    seen further permutations are free but add nothing new.
+    ``max_permutations`` draws (default: ``budget``, at most ``2**n``: once every coalition has
+    been seen further permutations are free, and the draws must end).
 
     Parameters
     ----------
     budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
     antithetic : pair every permutation with its reverse.
-    max_permutations : at most this many draws (default: ``budget``).
+    max_permutations : at most this many draws (default: ``min(budget, 2**n)``).
 
     >>> from surrogateshap.games import MoebiusGame
     >>> game = MoebiusGame(np.eye(4, dtype=bool), np.array([1.0, 2.0, 3.0, 4.0]))
@@ -63,7 +63,9 @@ class PermutationShapley(SamplingEstimator):
         budget = self.budget_for(n)
         antithetic = self.antithetic
         rng = self._rng()
-        max_draws = budget if self.max_permutations is None else int(self.max_permutations)
+        # by default at most one draw per distinct coalition the game has: the loop ends for any budget
+        distinct = budget if n >= 62 else min(budget, 2**n)
+        max_draws = distinct if self.max_permutations is None else int(self.max_permutations)
         seen = {np.packbits(np.zeros(n, dtype=bool)).tobytes(), np.packbits(np.ones(n, dtype=bool)).tobytes()}
         draws: list[list[np.ndarray]] = []
         while len(draws) < max_draws:
