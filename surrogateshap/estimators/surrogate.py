@@ -188,14 +188,19 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
             setting, base = candidates[0]
             return setting, base, [], None
         best = (np.inf,)
+        fold_data: dict[tuple, list] = {}  # the folds' matrices and linear fits, shared by the settings of a base
         for setting, base in candidates:
-            counts, curve, parts = self._cross_validate(masks, y, setting, base, n_folds)
+            key = (base, setting.get("max_bin", BASE_PARAMS["max_bin"]))
+            if key not in fold_data:
+                fold_data[key] = self._fold_data(masks, y, *key, n_folds)
+            counts, curve, parts = self._cross_validate(setting, base, fold_data[key])
             mse = {t: curve[t] for t in counts if t < len(curve) and np.isfinite(curve[t])}
             count = min(mse, key=lambda t: (mse[t], t))
-            self.cv_results_.append({"params": {**setting, "n_estimators": count}, "base": base, "mse": mse[count],
-                                     "trees_boosted": len(curve) - 1})
+            result = {"params": {**setting, "n_estimators": count}, "base": base, "mse": mse[count],
+                      "trees_boosted": len(curve) - 1}
+            self.cv_results_.append(result)
             if mse[count] < best[0]:
-                best = (mse[count], {**setting, "n_estimators": count}, base, parts)
+                best = (mse[count], result["params"], base, parts)
         self.cv_mse_, chosen, base, parts = best
         count = chosen["n_estimators"]
         oof = np.full(y.shape[0], np.nan)
@@ -209,7 +214,21 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
                 oof[test] = booster.predict(data, iteration_range=(0, count))
         return chosen, base, parts, oof
 
-    def _cross_validate(self, masks, y, setting, base, n_folds):
+    def _fold_data(self, masks, y, base, max_bin, n_folds):
+        """Per fold: the training and held-out matrices (base margin included), the linear fit and the held-out size."""
+        folds = []
+        for fold in range(n_folds):
+            train, test = self.fold_ != fold, self.fold_ == fold
+            linear = fit_linear_base(masks[train], y[train]) if base == "linear" else None
+            # the quantile matrix XGBRegressor builds for "hist": the same trees as its fit
+            dtrain = xgb.QuantileDMatrix(masks[train].astype(np.float32), label=y[train], nthread=1,
+                                         base_margin=self._margin(linear, masks[train]), max_bin=max_bin)
+            dtest = xgb.DMatrix(masks[test].astype(np.float32), label=y[test],
+                                base_margin=self._margin(linear, masks[test]), nthread=1)
+            folds.append((dtrain, dtest, linear, int(test.sum())))
+        return folds
+
+    def _cross_validate(self, setting, base, fold_data):
         """Boost one model per fold in lockstep; the pooled out-of-fold MSE after each tree.
 
         Returns the candidate tree counts, the curve (``curve[t]``: MSE with ``t`` trees; with a
@@ -221,16 +240,8 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         listed = [int(t) for t in np.atleast_1d(listed)] if listed is not None else None
         xgb_setting = {k: v for k, v in setting.items() if k != "n_estimators"}
         params = xgb.XGBRegressor(**{**BASE_PARAMS, **xgb_setting, "random_state": self.seed}).get_xgb_params()
-        folds = []
-        for fold in range(n_folds):
-            train, test = self.fold_ != fold, self.fold_ == fold
-            linear = fit_linear_base(masks[train], y[train]) if base == "linear" else None
-            # the quantile matrix XGBRegressor builds for "hist": the same trees as its fit
-            dtrain = xgb.QuantileDMatrix(masks[train].astype(np.float32), label=y[train], nthread=1,
-                                         base_margin=self._margin(linear, masks[train]), max_bin=params["max_bin"])
-            margin = self._margin(linear, masks[test])
-            dtest = xgb.DMatrix(masks[test].astype(np.float32), label=y[test], base_margin=margin, nthread=1)
-            folds.append((xgb.Booster(params, [dtrain, dtest]), dtrain, dtest, linear, int(test.sum())))
+        folds = [(xgb.Booster(params, [dtrain, dtest]), dtrain, dtest, linear, size)
+                 for dtrain, dtest, linear, size in fold_data]
         held = sum(size for *_, size in folds)
 
         def pooled_mse(iteration: int) -> float:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import beta
 
+from ..games.synthetic import sum_of_terms
+
 
 @dataclass(frozen=True)
 class TreeGame:
@@ -84,19 +86,10 @@ class TreeGame:
         return cls(present, absent, values, float(f_empty) - float(at_zero), linear)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
-        """Evaluate the ensemble on coalition masks from the path terms (in chunks: ``O(k L)`` memory)."""
+        """Evaluate the ensemble on coalition masks from the path terms (in bounded chunks)."""
         masks = np.asarray(masks, dtype=bool)
-        z = masks.astype(np.float64)
-        need = self.present.sum(axis=1)
-        present, absent = self.present.T.astype(np.float64), self.absent.T.astype(np.float64)
-        out = self.intercept + z @ self._linear()
-        step = max(1, (1 << 24) // max(1, self.leaf_values.size))
-        for start in range(0, masks.shape[0], step):
-            chunk = z[start : start + step]
-            # a path is on when all it needs present is present and nothing it needs absent is
-            hit = (chunk @ present == need) & (chunk @ absent == 0)
-            out[start : start + step] += hit.astype(np.float64) @ self.leaf_values
-        return out
+        linear = self.intercept + masks.astype(np.float64) @ self._linear()
+        return linear + sum_of_terms(masks, self.present, self.leaf_values, absent=self.absent)
 
     def shapley_values(self) -> np.ndarray:
         """Exact Shapley values of ``S -> f(1_S)``; they sum to ``f(1) - f(0)``."""

@@ -7,6 +7,33 @@ import numpy as np
 from .base import check_masks
 
 
+def sum_of_terms(
+    masks: np.ndarray, present: np.ndarray, coefficients: np.ndarray, absent: np.ndarray | None = None
+) -> np.ndarray:
+    """``sum_t c_t [present_t inside S and absent_t outside S]`` for every coalition ``S`` of ``masks``.
+
+    ``present`` / ``absent`` are (terms, n) bool. Coalitions are taken in chunks with matrix
+    products, so memory is O(chunk x terms) whatever the number of coalitions.
+
+    >>> masks = np.array([[1, 1, 0], [1, 0, 1]], bool)
+    >>> sum_of_terms(masks, np.array([[1, 0, 0]], bool), np.array([2.0]), absent=np.array([[0, 1, 0]], bool))
+    array([0., 2.])
+    """
+    z = np.asarray(masks, dtype=np.float64)
+    need = present.sum(axis=1)
+    present = present.T.astype(np.float64)
+    absent = None if absent is None else absent.T.astype(np.float64)
+    out = np.zeros(z.shape[0])
+    step = max(1, (1 << 24) // max(1, need.size))
+    for start in range(0, z.shape[0], step):
+        chunk = z[start : start + step]
+        hit = chunk @ present == need  # every member the term needs is in S
+        if absent is not None:
+            hit &= chunk @ absent == 0  # and none it needs absent
+        out[start : start + step] = hit.astype(np.float64) @ coefficients
+    return out
+
+
 class MoebiusGame:
     """``v(S) = sum over terms T contained in S of m(T)``: a game given by its Moebius coefficients.
 
@@ -47,15 +74,7 @@ class MoebiusGame:
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = check_masks(masks, self.n_players)
-        z = masks.astype(np.float64)
-        terms = self.terms.T.astype(np.float64)
-        sizes = self.terms.sum(axis=1)
-        out = np.full(masks.shape[0], self.constant)
-        step = max(1, (1 << 24) // max(1, sizes.size))  # O(step x terms) memory, whatever n
-        for start in range(0, masks.shape[0], step):
-            contains = z[start : start + step] @ terms == sizes  # every member of the term is in S
-            out[start : start + step] += contains.astype(np.float64) @ self.coefficients
-        return out
+        return self.constant + sum_of_terms(masks, self.terms, self.coefficients)
 
     def shapley_values(self) -> np.ndarray:
         """Closed-form Shapley values."""
