@@ -14,6 +14,7 @@ samples (``O(N d)``, with ``X R`` cached once), never a ``d x d`` matrix per con
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,16 +78,28 @@ def load_reference_statistics(reference: ReferenceLike) -> tuple[np.ndarray, np.
         path = Path(reference).expanduser()
         if not path.is_file():
             raise _reference_file_error(path)
-        with np.load(path, allow_pickle=False) as stats:
+        try:
+            stats = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            raise ValueError(
+                f"FID reference file '{path}' is not a NumPy .npz archive of arrays; write one with "
+                "surrogateshap.metrics.fid.save_reference_statistics(path, features)."
+            ) from None
+        if not hasattr(stats, "files"):
+            raise ValueError(f"FID reference file '{path}' holds one array, not an .npz archive with 'mu' and "
+                             "'sigma'; write one with save_reference_statistics(path, features).")
+        with stats:
             keys = set(stats.files)
-            if {"mu", "sigma"} <= keys:
-                mu, sigma = stats["mu"], stats["sigma"]
-            elif "feats" in keys:
-                return statistics_from_features(stats["feats"])
-            else:
-                raise ValueError(
-                    f"FID reference file '{path}' has arrays {sorted(keys)}; it needs 'mu' and 'sigma' (or 'feats')."
-                )
+            try:
+                if {"mu", "sigma"} <= keys:
+                    return _checked_statistics(stats["mu"], stats["sigma"])
+                if "feats" in keys:
+                    return statistics_from_features(stats["feats"])
+            except ValueError as err:
+                raise ValueError(f"FID reference file '{path}': {err}") from None
+            raise ValueError(
+                f"FID reference file '{path}' has arrays {sorted(keys)}; it needs 'mu' and 'sigma' (or 'feats')."
+            )
     elif isinstance(reference, Mapping):
         if not {"mu", "sigma"} <= set(reference):
             raise ValueError(f"a reference mapping needs keys 'mu' and 'sigma', got {sorted(reference)}.")
@@ -102,6 +115,10 @@ def load_reference_statistics(reference: ReferenceLike) -> tuple[np.ndarray, np.
             "reference must be a (mu, sigma) tuple, a {'mu', 'sigma'} mapping, a features array (N, d) or the "
             f"path of an .npz statistics file; got {type(reference).__name__}."
         )
+    return _checked_statistics(mu, sigma)
+
+
+def _checked_statistics(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
     mu, sigma = np.atleast_1d(_to_numpy(mu)), np.atleast_2d(_to_numpy(sigma))
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"reference mu must be (d,) and sigma (d, d); got {mu.shape} and {sigma.shape}.")

@@ -10,11 +10,13 @@ ValueError: budget must be an integer of at least 2, got 2.5.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_budget", "check_int", "is_int"]
+__all__ = ["check_budget", "check_int", "did_you_mean", "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -53,3 +55,13 @@ def check_budget(budget: Any) -> int | None:
     if budget is None:
         return None
     return check_int(budget, "budget", 2, hint="The empty and the full coalition count toward it.")
+
+
+def did_you_mean(key: str, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest valid name to a mistyped ``key``, else an empty string.
+
+    >>> did_you_mean("estimater", ["estimator", "plan"])
+    " (did you mean 'estimator'?)"
+    """
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -129,21 +129,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_setting(args: argparse.Namespace) -> None:
-    from .pipeline import run_attribution
-
     if args.command == "demo":
         from .examples.digits.demo import run_demo
 
-        if args.config is not None and not args.config.is_file():
-            raise FileNotFoundError(f"config file {args.config} does not exist; omit --config for the shipped demo.")
         run = run_demo(args.out, args.config, args.overrides, progress=not args.no_progress,
                        use_wandb=False if args.no_wandb else None)
     else:
         from .config import load_config
+        from .pipeline import attribute_sections, run_attribution
 
-        if not args.config.is_file():
-            raise FileNotFoundError(f"config file {args.config} does not exist; pass a YAML config (see configs/).")
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, sections=attribute_sections())
         run = run_attribution(config, args.out, progress=not args.no_progress,
                               use_wandb=False if args.no_wandb else None)
     _print_summary(run.document, args.out)
@@ -153,13 +148,11 @@ def _run_setting(args: argparse.Namespace) -> None:
 
 def _retrain(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .examples.digits.demo import default_config_path
+    from .examples.digits.demo import default_config_path, digits_sections
     from .examples.digits.retrain import RESULTS_FILE, run_retraining
 
-    path = args.config or default_config_path()
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"config file {path} does not exist; omit --config for the shipped digits config.")
-    frame = run_retraining(load_config(path, args.overrides), args.coalitions, args.out, max_steps=args.max_steps,
+    config = load_config(args.config or default_config_path(), args.overrides, sections=digits_sections())
+    frame = run_retraining(config, args.coalitions, args.out, max_steps=args.max_steps,
                            train_seed=args.train_seed, progress=not args.no_progress, workers=args.workers)
     print(f"{len(frame)} coalitions scored; wrote {args.out / RESULTS_FILE}")
 
@@ -180,36 +173,52 @@ def _print_summary(document: dict, out: Path) -> None:
 
 
 def _estimate_from_csv(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     from .attribution import AttributionResult, EstimatorSettings, UtilityResult, contributor_entries
-    from .coalitions import read_coalitions
+    from .coalitions import read_coalition_values
+    from .io import check_output_folder, output_lock
 
-    names, masks = read_coalitions(args.values, value_column="value")  # validates the file
-    frame = pd.read_csv(args.values)
-    players = [c for c in frame.columns if c not in ("coalition", "value")]
+    out = check_output_folder(args.out)
+    table = read_coalition_values(args.values)  # every defect of the file is refused here, before the fit
+    for name, rows in (("empty", ~table.masks.any(axis=1)), ("full", table.masks.all(axis=1))):
+        if not rows.any():
+            raise ValueError(f"coalition values file {args.values} has no row for the {name} coalition (every "
+                             f"contributor {'0' if name == 'empty' else '1'}); add it: it fixes v_{name}.")
     given = {"cv": args.cv, "std": args.std, "n_bootstrap": args.bootstrap}
     options = {key: (None if value == "none" else value) for key, value in given.items() if value is not None}
-    settings = EstimatorSettings(budget=len(names), seed=args.seed, options={
+    settings = EstimatorSettings(budget=len(table.names), seed=args.seed, options={
         **options, "adjust": None if args.adjust == "none" else args.adjust})
-    att = settings.estimator().estimate_from_values(masks, frame["value"].to_numpy(float))
-    att.players = players
-    result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)
-    contributors = contributor_entries(players, dict.fromkeys(players, 1))
-    outcome = AttributionResult.from_results([result], contributors, settings)
-    outcome.write(args.out)
-    _print_summary(outcome.document, args.out)
+    with output_lock(out):
+        att = settings.estimator().estimate_from_values(table.masks, table.values)
+        att.players = table.players
+        result = UtilityResult(name="value", attribution=att, higher_is_better=not args.lower_is_better)
+        contributors = contributor_entries(table.players, dict.fromkeys(table.players, 1))
+        outcome = AttributionResult.from_results([result], contributors, settings)
+        outcome.write(out)
+    _print_summary(outcome.document, out)
 
 
 def _report(args: argparse.Namespace) -> None:
+    from .io import check_output_folder, output_lock
     from .report import rebuild_outputs
 
     if not (args.run_dir / "attribution.json").is_file():
         raise FileNotFoundError(
             f"{args.run_dir} has no attribution.json; give --from the output folder of a finished run."
         )
-    paths = rebuild_outputs(args.run_dir, args.out)
-    print(f"rebuilt {len(paths)} files in {args.out or args.run_dir} from {args.run_dir / 'attribution.json'}")
+    out = check_output_folder(args.out or args.run_dir, "--out" if args.out else "--from")
+    with output_lock(out, "--out" if args.out else "--from"):
+        paths = rebuild_outputs(args.run_dir, args.out)
+    print(f"rebuilt {len(paths)} files in {out} from {args.run_dir / 'attribution.json'}")
+
+
+COMMANDS = {"estimate": _estimate_from_csv, "retrain": _retrain, "report": _report, "demo": _run_setting,
+            "attribute": _run_setting}
+# what a rerun keeps after an interruption, by command
+_RESUME = {
+    "demo": "bank rows already written under {out}/bank are kept: rerun the same command to resume.",
+    "attribute": "bank rows already written under {out}/bank are kept: rerun the same command to resume.",
+    "retrain": "finished coalitions in {out}/retrain.csv are kept: rerun the same command to resume.",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,21 +237,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .config import ConfigError
+    from .interrupts import RunInterrupted, stop_on_signals
 
     try:
-        if args.command == "estimate":
-            _estimate_from_csv(args)
-        elif args.command == "retrain":
-            _retrain(args)
-        elif args.command == "report":
-            _report(args)
-        else:
-            _run_setting(args)
+        with stop_on_signals():
+            COMMANDS[args.command](args)
+    except RunInterrupted as err:
+        out = getattr(args, "out", None) or getattr(args, "run_dir", "")
+        kept = _RESUME.get(args.command, "files already written are complete: rerun the same command.")
+        print(f"error: {err}; {kept.format(out=out)}", file=sys.stderr)
+        return 128 + err.signum
     except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
         # library errors already name the problem and the fix: one line, no traceback
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except OSError as err:  # the machine refused (disk full, permissions changed mid-run): one line too
+        print(f"error: {err.filename or ''}{': ' if err.filename else ''}{err.strerror or err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .checks import check_budget, check_int
+from .tables import CsvTable, parse_finite, read_csv_table
 
 SAMPLERS = ("shapley", "uniform", "uniform_size", "leverage", "datamodel", "loo")
 _ENUMERATE_LIMIT = 2_000_000
@@ -248,45 +249,124 @@ def sample_coalitions(
     )
 
 
+_MASK_FIELDS = {"0": False, "1": True, "0.0": False, "1.0": True}
+
+
+@dataclass(frozen=True)
+class CoalitionValues:
+    """Coalitions evaluated elsewhere (retraining runs, an external pipeline), read by :func:`read_coalition_values`.
+
+    Attributes
+    ----------
+    players : contributor ids, the order of the mask columns.
+    names : one name per coalition (the ``coalition`` column, or ``c000``, ``c001``...).
+    masks : (k, n) bool.
+    values : (k,) float, finite.
+    """
+
+    players: list[str]
+    names: list[str]
+    masks: np.ndarray
+    values: np.ndarray
+
+
+def _coalition_table(path: str | Path, contributor_ids: Sequence[str] | None, value_column: str | None,
+                     what: str) -> tuple[CsvTable, list[str], list[str], np.ndarray]:
+    table = read_csv_table(path, what, "Give a CSV with one 0/1 column per contributor.")
+    header = table.header
+    if value_column is not None and value_column not in header:
+        raise ValueError(f"{what} {table.path} has no {value_column!r} column (columns: {header[:8]}); add one "
+                         "with each coalition's utility.")
+    if contributor_ids is None:
+        contributor_ids = [c for c in header if c not in ("coalition", value_column)]
+        if not contributor_ids:
+            raise ValueError(f"{what} {table.path} has no contributor column; add one 0/1 column per contributor.")
+    missing = [c for c in contributor_ids if c not in header]
+    if missing:
+        raise ValueError(f"{what} {table.path} has no column for contributor(s) {missing[:5]}; add one 0/1 column "
+                         "per contributor.")
+    if not table.rows:
+        raise ValueError(f"{what} {table.path} has a header but no rows; give one row per coalition.")
+    index = [header.index(c) for c in contributor_ids]
+    masks = np.zeros((len(table.rows), len(index)), bool)
+    for r, (line, fields) in enumerate(table.rows):
+        for c, j in enumerate(index):
+            flag = _MASK_FIELDS.get(fields[j])
+            if flag is None:
+                raise ValueError(f"{table.where(line, header[j])}: {fields[j]!r} is not 0 or 1; mark each "
+                                 "contributor 1 (in the coalition) or 0 (out).")
+            masks[r, c] = flag
+    if "coalition" in header:
+        names = table.column("coalition")
+        lines = [line for line, _ in table.rows]
+        first: dict[str, int] = {}
+        for name, line in zip(names, lines):
+            if not name:
+                raise ValueError(f"{table.where(line, 'coalition')}: the name is empty; name every coalition "
+                                 "or drop the column.")
+            if name in first:
+                raise ValueError(f"{table.where(line, 'coalition')}: name {name!r} is used again (first on line "
+                                 f"{first[name]}); coalition names must be unique.")
+            first[name] = line
+    else:
+        names = [f"c{i:03d}" for i in range(len(table.rows))]
+    return table, names, list(contributor_ids), masks
+
+
 def read_coalitions(
-    path: str | Path, contributor_ids: Sequence[str] | None = None, *, value_column: str | None = None
+    path: str | Path, contributor_ids: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Coalition names and masks ``(k, n)`` from a CSV with one 0/1 column per contributor.
 
     An optional ``coalition`` column names the rows (default ``c000``, ``c001``...). With
     ``contributor_ids`` every contributor must have a column and other columns (e.g. ``value``)
-    are ignored; without, every column but ``coalition`` and ``value_column`` is a contributor.
-    ``value_column``, when given, must be present.
+    are ignored; without, every column but ``coalition`` is a contributor. Every defect of the
+    file (see :mod:`surrogateshap.tables`, a field other than 0/1, a repeated name) is one line
+    naming the line and column.
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "coalitions.csv"
-    >>> _ = path.write_text("coalition,a,b,value\\nnone,0,0,0.0\\nall,1,1,3.5\\n")
-    >>> read_coalitions(path, value_column="value")
+    >>> _ = path.write_text("coalition,a,b\\nnone,0,0\\nall,1,1\\n")
+    >>> read_coalitions(path)
     (['none', 'all'], array([[False, False],
            [ True,  True]]))
     """
-    import pandas as pd
+    _, names, _, masks = _coalition_table(path, contributor_ids, None, "coalitions file")
+    return names, masks
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"coalitions file {path} does not exist; give a CSV with one 0/1 column per contributor."
-        )
-    frame = pd.read_csv(path)
-    if value_column is not None and value_column not in frame.columns:
-        raise ValueError(f"{path} has no {value_column!r} column; add one with each coalition's utility.")
-    if contributor_ids is None:
-        contributor_ids = [c for c in frame.columns if c not in ("coalition", value_column)]
-    missing = [c for c in contributor_ids if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path} has no column for contributor(s) {missing[:5]}; add one 0/1 column per contributor.")
-    masks = frame[list(contributor_ids)].to_numpy()
-    if not np.isin(masks, (0, 1)).all():
-        raise ValueError(f"the contributor columns of {path} must hold only 0 and 1.")
-    if "coalition" in frame.columns:
-        names = [str(v) for v in frame["coalition"]]
-    else:
-        names = [f"c{i:03d}" for i in range(len(frame))]
-    if len(set(names)) != len(names):
-        raise ValueError(f"coalition names in {path} must be unique.")
-    return names, masks.astype(bool)
+
+def read_coalition_values(path: str | Path, value_column: str = "value") -> CoalitionValues:
+    """Coalitions and their values from a CSV: one 0/1 column per contributor and a ``value`` column.
+
+    Values must be finite numbers. A coalition listed twice with the same value is kept once; with
+    different values (two runs of one coalition) it is an error naming both lines: average them
+    first, or keep the run you trust.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "values.csv"
+    >>> _ = path.write_text("a,b,value\\n0,0,0\\n1,1,3.5\\n1,1,3.5\\n")
+    >>> table = read_coalition_values(path)
+    >>> table.players, table.names, table.values
+    (['a', 'b'], ['c000', 'c001'], array([0. , 3.5]))
+    """
+    what = "coalition values file"
+    table, names, players, masks = _coalition_table(path, None, value_column, what)
+    values = np.array([
+        parse_finite(text, table.where(line, value_column),
+                     "give every coalition's utility as a number (drop the row of a failed evaluation).")
+        for (line, _), text in zip(table.rows, table.column(value_column))
+    ])
+    keep: list[int] = []
+    first: dict[bytes, int] = {}
+    for r, (line, _) in enumerate(table.rows):
+        key = np.packbits(masks[r]).tobytes()
+        if key not in first:
+            first[key] = r
+            keep.append(r)
+        elif values[first[key]] != values[r]:
+            earlier = table.rows[first[key]][0]
+            raise ValueError(
+                f"{table.where(line)}: the coalition of line {earlier} again, with value {float(values[r])!r} "
+                f"instead of {float(values[first[key]])!r}; give each coalition once (average repeated runs first)."
+            )
+    return CoalitionValues(players, [names[r] for r in keep], masks[keep], values[keep])

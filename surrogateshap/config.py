@@ -13,6 +13,11 @@ A config is plain YAML. Two conventions make it executable:
 
 Every config keeps the files the user must supply under a top-level ``paths`` mapping, so
 :func:`missing_paths` can list all of them before anything heavy is loaded.
+
+Configs are strict: :func:`load_config` given the ``sections`` a command reads refuses an unknown
+top-level section or an unknown key inside one, listing the valid ones with a "did you mean" for a
+typo. A top-level key that some ``${...}`` refers to is a variable of the config (``seed``, ``data``)
+and always allowed.
 """
 
 from __future__ import annotations
@@ -27,9 +32,16 @@ from typing import Any
 
 import yaml
 
+from .checks import did_you_mean
+from .tables import read_text
+
 __all__ = [
-    "ConfigError", "check_paths", "instantiate", "load_config", "missing_paths", "resolve_target", "set_dotted",
+    "ConfigError", "Sections", "check_paths", "check_sections", "instantiate", "load_config",
+    "missing_paths", "resolve_target", "set_dotted",
 ]
+
+# the sections a command reads: section -> the keys it may hold (None: any keys, e.g. `paths`)
+Sections = Mapping[str, "frozenset[str] | None"]
 
 _REF = re.compile(r"\$\{([^}]+)\}")
 _NODE_KEYS = {"class_path", "init_args"}
@@ -38,6 +50,13 @@ PACKAGE_DIR_KEY = "package_dir"
 
 class ConfigError(ValueError):
     """A config that cannot be read or resolved; the message names the offending key."""
+
+
+def _yaml_error(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where (PyYAML's own message spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 def _get_dotted(config: Mapping[str, Any], key: str) -> Any:
@@ -76,8 +95,57 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> dic
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like dotted.key=value.")
         key, text = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(text)
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(
+                f"override {item!r}: {text!r} is not a YAML value ({_yaml_error(err)}); quote strings and close "
+                "brackets, e.g. key=[1, 2]."
+            ) from None
     return out
+
+
+def _referenced_roots(node: Any) -> set[str]:
+    """The top-level keys that ``${...}`` references anywhere in ``node`` point into."""
+    if isinstance(node, dict):
+        return set().union(*(_referenced_roots(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_referenced_roots(v) for v in node)) if node else set()
+    if isinstance(node, str):
+        return {m.group(1).strip().split(".")[0] for m in _REF.finditer(node)}
+    return set()
+
+
+def check_sections(config: Mapping[str, Any], sections: Sections, source: str = "the config") -> None:
+    """Refuse a top-level section or a key in a section that the command does not read.
+
+    ``sections`` maps each section to its keys (None: free-form). Top-level keys that a ``${...}``
+    reference points into are variables and allowed. Sections the command reads must be mappings.
+
+    >>> check_sections({"estimater": {}}, {"estimator": frozenset({"budget"}), "plan": None})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    surrogateshap.config.ConfigError: the config: unknown section 'estimater' (did you mean 'estimator'?); the ...
+    """
+    variables = _referenced_roots(config)
+    for key, value in config.items():
+        if key not in sections:
+            if key in variables:
+                continue
+            raise ConfigError(
+                f"{source}: unknown section {key!r}{did_you_mean(key, sections)}; the sections are {sorted(sections)}."
+            )
+        keys = sections[key]
+        if keys is None or value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: section {key!r} must be a mapping of keys, got {type(value).__name__}.")
+        for sub in value:
+            if sub not in keys:
+                raise ConfigError(
+                    f"{source}: unknown key {sub!r} in section {key!r}{did_you_mean(sub, keys)}; the keys there are "
+                    f"{sorted(keys)}."
+                )
 
 
 def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
@@ -110,44 +178,79 @@ def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | os.PathLike, overrides: Mapping[str, Any] | Iterable[str] | None = None
+    path: str | os.PathLike,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    *,
+    sections: Sections | None = None,
 ) -> dict[str, Any]:
     """Read a YAML config, apply ``overrides`` and resolve ``${...}`` references.
 
     ``overrides`` maps dotted keys to values (``{"paths.model_path": "/data/sd"}``) or is a list
     of ``"dotted.key=value"`` strings (values parsed as YAML). Overriding a key the config does
-    not have is an error naming it (typos do not pass silently). Relative paths stay relative to
-    the working directory.
+    not have is an error naming it (typos do not pass silently). With ``sections`` (what the
+    command reads, see :func:`check_sections`) unknown sections and keys are refused too. Relative
+    paths stay relative to the working directory.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"config file '{path}' does not exist.")
-    with path.open(encoding="utf-8") as handle:
-        try:
-            config = yaml.safe_load(handle)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from None
+    text = read_text(path, "config file", "Pass a YAML config (see configs/).")
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_error(err)}.") from None
     if not isinstance(config, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping at the top level.")
+        raise ConfigError(f"config file {path} must hold a mapping of sections at the top level, "
+                          f"got {type(config).__name__}.")
+    bad = [k for k in config if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"config file {path}: top-level key {bad[0]!r} is not a name; quote it or rename it.")
     for key, value in _parse_overrides(overrides).items():
         set_dotted(config, key, value)
+    if sections is not None:
+        check_sections(config, sections, f"config file {path}")
     return _resolve_refs(config)
 
 
+def _path_arguments(node: Any, where: str) -> dict[str, str]:
+    """``init_args`` entries named ``path`` or ``*_path`` holding a string: files a class will load."""
+    found: dict[str, str] = {}
+    if isinstance(node, Mapping):
+        args = node.get("init_args") if "class_path" in node else None
+        if isinstance(args, Mapping):
+            for key, value in args.items():
+                if (key == "path" or str(key).endswith("_path")) and isinstance(value, str):
+                    found[f"{where}.init_args.{key}"] = value
+        for key, value in node.items():
+            found.update(_path_arguments(value, f"{where}.{key}" if where else str(key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.update(_path_arguments(value, f"{where}[{i}]"))
+    return found
+
+
 def missing_paths(config: Mapping[str, Any]) -> dict[str, str]:
-    """The entries of the config's ``paths`` section that do not exist on disk (key -> path)."""
+    """The files a config names that do not exist on disk (key -> path): every entry of its ``paths``
+    section, and every ``init_args`` entry named ``path`` or ``*_path`` (``lora_path``, ``model_path``).
+
+    >>> missing_paths({"paths": {"ddpm": "/no/ddpm"}, "m": {"class_path": "x.Y", "init_args": {"path": "/no/f"}}})
+    {'paths.ddpm': '/no/ddpm', 'm.init_args.path': '/no/f'}
+    """
     paths = config.get("paths") or {}
-    return {k: str(v) for k, v in paths.items() if v is not None and not Path(str(v)).expanduser().exists()}
+    if not isinstance(paths, Mapping):
+        raise ConfigError(f"the config's `paths` section must map names to files, got {type(paths).__name__}.")
+    named = {f"paths.{k}": str(v) for k, v in paths.items() if v is not None}
+    listed = set(named.values())  # an argument that is `${paths.x}` is reported once, as paths.x
+    named.update({k: v for k, v in _path_arguments(config, "").items() if v not in listed})
+    return {k: v for k, v in named.items() if not Path(v).expanduser().exists()}
 
 
 def check_paths(config: Mapping[str, Any]) -> None:
     """Raise one FileNotFoundError listing every missing file of the ``paths`` section."""
     missing = missing_paths(config)
     if missing:
-        lines = "\n".join(f"  paths.{k}: {v}" for k, v in missing.items())
+        listed = "; ".join(f"{k}: {v}" for k, v in missing.items())
         raise FileNotFoundError(
-            f"{len(missing)} file(s) named in the config's `paths` section are missing (nothing is downloaded; "
-            f"copy them there or override the keys; the config's comments say what each one is):\n{lines}"
+            f"{len(missing)} file(s) named in the config are missing: {listed} (nothing is downloaded; copy them "
+            "there or override the keys with --set, the config's comments say what each one is)."
         )
 
 

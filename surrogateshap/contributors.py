@@ -3,13 +3,13 @@
 A metadata file (CSV with a header row, or JSONL with one JSON object per line) lists one row
 per training example: an example id, a contributor id and either a class label (int) or a
 caption (str). Column names are configurable; the defaults are ``example_id``, ``contributor``,
-``label`` and ``caption``. Every bad row is collected and reported together in one ValueError
-with its line number (CSV: line 1 is the header, so the first example is on line 2).
+``label`` and ``caption``. Every bad row is collected and reported together in one ValueError, one
+line listing the first rows with their line numbers (CSV: line 1 is the header, so the first example
+is on line 2).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .checks import check_int
+from .checks import check_int, did_you_mean
+from .tables import read_csv_table, read_text
 
 __all__ = ["ContributorRegistry", "Example"]
 
 ConditionKind = Literal["label", "caption"]
-_MAX_REPORTED = 50
+_MAX_REPORTED = 10  # bad rows listed in the one-line message
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class ContributorRegistry:
             )
         fmt = format or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv")
         if fmt == "csv":
-            numbered = _read_csv(path)
+            numbered = _read_csv(path, contributor_column)
         elif fmt == "jsonl":
             numbered = _read_jsonl(path)
         else:
@@ -191,7 +192,11 @@ class ContributorRegistry:
             contributor = row.get(con_col)
             if _is_blank(contributor):
                 problems.append(f"missing contributor ({con_col!r})")
+            elif isinstance(contributor, bool) or not isinstance(contributor, (str, int)):
+                problems.append(f"contributor {contributor!r} is not a name (a string or an integer)")
             raw_id = row.get(ex_col)
+            if not _is_blank(raw_id) and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
+                problems.append(f"example id {raw_id!r} is not a name (a string or an integer)")
             example_id = str(line) if _is_blank(raw_id) else str(raw_id).strip()
             if example_id in first_seen:
                 problems.append(f"duplicate example id {example_id!r} (first on line {first_seen[example_id]})")
@@ -221,9 +226,9 @@ class ContributorRegistry:
             else:
                 examples.append(Example(example_id, str(contributor).strip(), cond))  # type: ignore[arg-type]
         if errors:
-            shown = "\n  ".join(errors[:_MAX_REPORTED])
-            more = f"\n  ... and {len(errors) - _MAX_REPORTED} more" if len(errors) > _MAX_REPORTED else ""
-            raise ValueError(f"{len(errors)} bad row(s) in {source}:\n  {shown}{more}")
+            shown = "; ".join(errors[:_MAX_REPORTED])
+            more = f"; ... and {len(errors) - _MAX_REPORTED} more" if len(errors) > _MAX_REPORTED else ""
+            raise ValueError(f"{len(errors)} bad row(s) in {source}: {shown}{more}; fix them and rerun.")
         return cls(examples, condition, num_labels=num_labels, source=source)
 
     # accessors ----------------------------------------------------------------------
@@ -289,28 +294,33 @@ class ContributorRegistry:
         )
 
 
-def _read_csv(path: Path) -> list[tuple[int, Any]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise ValueError(f"{path} is empty: a CSV metadata file needs a header row.")
-        out = []
-        for row in reader:
-            # line_num counts physical lines read so far: the line this record ended on.
-            if all(_is_blank(v) for v in row.values()):
-                continue
-            out.append((reader.line_num, row))
-    return out
+_WHAT = "contributor metadata file"
+
+
+def _read_csv(path: Path, contributor_column: str) -> list[tuple[int, Any]]:
+    table = read_csv_table(path, _WHAT, "Give a CSV with a header row and one row per training example.")
+    if contributor_column not in table.header:
+        raise ValueError(
+            f"{_WHAT} {path} has no {contributor_column!r} column{did_you_mean(contributor_column, table.header)} "
+            f"(columns: {table.header[:8]}); name the column of contributor ids {contributor_column!r} or pass "
+            "contributor_column."
+        )
+    return [(line, dict(zip(table.header, fields))) for line, fields in table.rows]
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
+    text = read_text(path, _WHAT, "Give one JSON object per line, one line per training example.")
     out: list[tuple[int, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                out.append((line, json.loads(text)))
-            except json.JSONDecodeError as err:
-                out.append((line, _Unparsable(f"not valid JSON ({err.msg})")))
+    for line, record in enumerate(text.splitlines(), start=1):
+        if not record.strip():
+            continue
+        try:
+            out.append((line, json.loads(record, parse_constant=_no_constant)))
+        except (json.JSONDecodeError, ValueError) as err:
+            reason = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+            out.append((line, _Unparsable(f"not valid JSON ({reason})")))
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

@@ -25,10 +25,17 @@ Config sections read by :func:`run_attribution` (see ``configs/digits.yaml``):
   (:class:`~surrogateshap.attribution.EstimatorSettings`).
 - ``trainer`` (optional): Lightning Trainer arguments for generation (accelerator, precision...).
 - ``wandb`` (optional): ``project``, ``name``, ``enabled``.
+
+:func:`attribute_sections` lists these sections and their keys (what ``load_config(..., sections=)``
+accepts). Before the first model is loaded, :func:`run_attribution` checks every file the config names
+(:func:`~surrogateshap.config.check_paths`), the estimator settings, the metadata file and the plan; only
+then does it create ``out_dir`` and take its lock (:func:`~surrogateshap.io.output_lock`).
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,8 +44,44 @@ from typing import Any
 
 from .attribution import AttributionResult, EstimatorSettings, attribute_bank, resolve_v_empty
 from .bank import ContributorBank
+from .checks import check_int
+from .config import Sections
 
-__all__ = ["AttributionRun", "run_attribution"]
+__all__ = ["AttributionRun", "attribute_sections", "check_attribution_config", "run_attribution"]
+
+_CLASS_NODE = frozenset({"class_path", "init_args"})
+
+
+def attribute_sections() -> dict[str, frozenset[str] | None]:
+    """The config sections :func:`run_attribution` reads and the keys each may hold (None: any keys).
+
+    ``trainer`` takes the arguments of Lightning's ``Trainer``.
+
+    >>> sorted(attribute_sections()["plan"])
+    ['samples_per_contributor', 'seed']
+    """
+    import inspect
+
+    import lightning.pytorch as pl
+
+    from .responsibility import MembershipSpec
+
+    return {
+        "paths": None, "v_empty": None, "utilities": None, "roles": None,
+        "contributors": _CLASS_NODE,
+        "plan": frozenset({"samples_per_contributor", "seed"}),
+        "generation": frozenset({"backend", "extractors", "guidance_scale", "num_inference_steps", "batch_size",
+                                 "paired_scorers", "source_images"}),
+        "base": frozenset({"backend", "samples_per_contributor"}),
+        "membership": frozenset(MembershipSpec.KEYS),
+        "estimator": frozenset(EstimatorSettings.__dataclass_fields__),
+        "trainer": frozenset(inspect.signature(pl.Trainer).parameters),
+        "wandb": frozenset({"project", "name", "enabled"}),
+    }
+
+
+def _sections_of(extra: Sections | None) -> dict[str, frozenset[str] | None]:
+    return {**attribute_sections(), **dict(extra or {})}
 
 
 @dataclass
@@ -50,11 +93,14 @@ class AttributionRun(AttributionResult):
     wandb_message: str = ""
 
 
-def _section(config: Mapping[str, Any], key: str) -> Any:
+def _section(config: Mapping[str, Any], key: str, parent: str = "") -> Any:
     from .config import ConfigError
 
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config section `{parent}` must be a mapping of keys, got {type(config).__name__}.")
     if key not in config or config[key] is None:
-        raise ConfigError(f"the config has no `{key}` section; see configs/digits.yaml for the expected layout.")
+        where = f"`{parent}` section has no `{key}` key" if parent else f"config has no `{key}` section"
+        raise ConfigError(f"the {where}; see configs/digits.yaml for the expected layout.")
     return config[key]
 
 
@@ -72,22 +118,37 @@ def run_attribution(
     ``attribution.csv``, PNG plots and ``report.md``, and logs a W&B run (offline unless the user
     is logged in; ``use_wandb=False`` or ``wandb.enabled: false`` turns it off).
     """
-    from .config import instantiate
-    from .contributors import ContributorRegistry
-    from .generation import SamplingPlan, generate_bank
-    from .report import log_to_wandb, start_wandb_run
-    from .responsibility import MembershipSpec
+    from .io import output_lock
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    setting = _prepare(config, out, progress)
+    with output_lock(out):
+        return _run(config, out, setting, progress, use_wandb)
+
+
+def check_attribution_config(config: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Everything :func:`run_attribution` checks before its first model is loaded, nothing written: the files
+    the config names, the estimator settings, the metadata (the registry is built), the plan, the
+    generation settings and that ``out_dir`` can be written. Raises the first problem's one-line error."""
+    _prepare(config, Path(out_dir), progress=False)
+
+
+def _prepare(config: Mapping[str, Any], out: Path, progress: bool) -> _Setting:
+    from .config import check_paths, instantiate
+    from .contributors import ContributorRegistry
+    from .generation import SamplingPlan
+    from .io import check_output_folder
+    from .responsibility import MembershipSpec
+
+    check_output_folder(out)
+    check_paths(config)  # every file the config names, before the first model is loaded
     settings = EstimatorSettings.from_config(config.get("estimator"))
-    timings: dict[str, float] = {}
     registry = instantiate(_section(config, "contributors"), "config.contributors")
     if not isinstance(registry, ContributorRegistry):
         raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
     spec = MembershipSpec.from_config(config.get("membership"))
     plan_cfg = dict(_section(config, "plan"))
-    plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=int(plan_cfg.get("seed", 0)),
+    plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=plan_cfg.get("seed", 0),
                         per_unit=spec.kind != "plain")
     empty = [cid for cid, m in plan.samples_per_contributor.items() if m == 0]
     if empty:
@@ -96,20 +157,66 @@ def run_attribution(
             "needs samples in the bank; set plan.samples_per_contributor to at least 1."
         )
     gen = _section(config, "generation")
-    extractors = instantiate(gen["extractors"], "config.generation.extractors")
-    trainer_kwargs = dict(config.get("trainer") or {})
-    gen_args = {
-        "guidance_scale": float(gen.get("guidance_scale", 1.0)),
-        "num_inference_steps": int(gen.get("num_inference_steps", 50)),
-        "batch_size": int(gen.get("batch_size", 16)),
+    for key in ("backend", "extractors"):
+        _section(gen, key, "generation")
+    gen_args = _generation_arguments(gen, dict(config.get("trainer") or {}), progress)
+    base_cfg = config.get("base")
+    if base_cfg:
+        _section(base_cfg, "backend", "base")
+        check_int(base_cfg.get("samples_per_contributor", 8), "base.samples_per_contributor", 1)
+    return _Setting(settings, registry, spec, plan, plan_cfg, gen, gen_args)
+
+
+def _generation_arguments(gen: Mapping[str, Any], trainer_kwargs: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """The keyword arguments of ``generate_bank`` from the ``generation`` section, checked."""
+    scale = gen.get("guidance_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ValueError(f"generation.guidance_scale must be a finite number, got {scale!r}.")
+    return {
+        "guidance_scale": float(scale),
+        "num_inference_steps": check_int(gen.get("num_inference_steps", 50), "generation.num_inference_steps", 1),
+        "batch_size": check_int(gen.get("batch_size", 16), "generation.batch_size", 1),
         "trainer_kwargs": {"enable_progress_bar": progress, **trainer_kwargs},
+    }
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What :func:`run_attribution` checked before any work: the parts of the config, built."""
+
+    settings: EstimatorSettings
+    registry: Any
+    spec: Any
+    plan: Any
+    plan_cfg: dict[str, Any]
+    gen: Mapping[str, Any]
+    gen_args: dict[str, Any]
+
+
+def _run(config: Mapping[str, Any], out: Path, setting: _Setting, progress: bool,
+         use_wandb: bool | None) -> AttributionRun:
+    from .config import instantiate
+    from .generation import SamplingPlan, generate_bank
+    from .report import log_to_wandb, start_wandb_run, wandb_mode
+
+    gen = setting.gen
+    wandb_cfg = dict(config.get("wandb") or {})
+    if use_wandb is None:
+        use_wandb = bool(wandb_cfg.get("enabled", True))
+    mode, wandb_note = wandb_mode() if use_wandb else ("disabled", "")
+    if wandb_note:  # said at once, not after the attribution
+        print(wandb_note, file=sys.stderr)
+    timings: dict[str, float] = {}
+    extractors = instantiate(gen["extractors"], "config.generation.extractors")
+    gen_args = {
+        **setting.gen_args,
         # scorers comparing each sample with its source training image (e.g. paired LPIPS)
         "paired_scorers": instantiate(gen.get("paired_scorers"), "config.generation.paired_scorers") or None,
         "source_images": instantiate(gen.get("source_images"), "config.generation.source_images"),
     }
     tic = time.perf_counter()
     backend = instantiate(gen["backend"], "config.generation.backend")
-    bank = generate_bank(backend, plan, extractors, out / "bank", **gen_args)
+    bank = generate_bank(backend, setting.plan, extractors, out / "bank", **gen_args)
     timings["generation"] = time.perf_counter() - tic
 
     utilities = instantiate(_section(config, "utilities"), "config.utilities")
@@ -118,28 +225,26 @@ def run_attribution(
     if base_cfg:
         tic = time.perf_counter()
         base_backend = instantiate(base_cfg["backend"], "config.base.backend")
-        base_plan = SamplingPlan(registry, int(base_cfg.get("samples_per_contributor", 8)), seed=plan.seed,
-                                 per_unit=plan.units is not None)
+        base_plan = SamplingPlan(setting.registry, base_cfg.get("samples_per_contributor", 8),
+                                 seed=setting.plan.seed, per_unit=setting.plan.units is not None)
         base_bank = generate_bank(base_backend, base_plan, extractors, out / "base_bank", **gen_args)
         timings["base_generation"] = time.perf_counter() - tic
     empties = resolve_v_empty(list(utilities), config.get("v_empty"), base_bank)
     roles = dict(instantiate(config.get("roles") or {}, "config.roles"))
     result = attribute_bank(
-        bank, utilities, empties, settings, membership=spec, units=plan.units, extractors=extractors, roles=roles,
-        timings=timings, extra={"samples_per_contributor": plan_cfg.get("samples_per_contributor")},
+        bank, utilities, empties, setting.settings, membership=setting.spec, units=setting.plan.units,
+        extractors=extractors, roles=roles, timings=timings,
+        extra={"samples_per_contributor": setting.plan_cfg.get("samples_per_contributor")},
         progress=progress,
     )
     tic = time.perf_counter()
     paths = result.write(out)
     run = AttributionRun(result.results, result.document, result.membership, result.timings, paths, bank)
     run.timings["report"] = time.perf_counter() - tic
-    wandb_cfg = dict(config.get("wandb") or {})
-    if use_wandb is None:
-        use_wandb = bool(wandb_cfg.get("enabled", True))
     if use_wandb:
         wandb_run, message = start_wandb_run(
             out, project=wandb_cfg.get("project", "surrogateshap"), name=wandb_cfg.get("name"),
-            config={"estimator": settings.to_dict(), "plan": plan_cfg},
+            config={"estimator": setting.settings.to_dict(), "plan": setting.plan_cfg}, mode=mode,
         )
         if wandb_run is not None:
             try:

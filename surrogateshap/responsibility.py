@@ -270,6 +270,7 @@ class MembershipSpec:
     attributing every few epochs) reuse it, since it depends on the training data only.
     """
 
+    KEYS = ("kind", "features", "training_images", "classifier")  # the config section's keys
     KINDS = ("plain", "soft", "shares")
 
     def __init__(
@@ -300,11 +301,9 @@ class MembershipSpec:
         if isinstance(section, MembershipSpec):
             return section
         section = dict(section or {})
-        unknown = sorted(set(section) - {"kind", "features", "training_images", "classifier"})
+        unknown = sorted(set(section) - set(cls.KEYS))
         if unknown:
-            raise ValueError(
-                f"unknown membership key(s) {unknown}; the keys are kind, features, training_images and classifier."
-            )
+            raise ValueError(f"unknown membership key(s) {unknown}; the keys are {list(cls.KEYS)}.")
         return cls(**section)
 
     def apply(

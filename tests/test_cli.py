@@ -44,7 +44,7 @@ def test_estimate_without_the_full_coalition_is_a_clear_error(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("edit", "message"),
-    [(lambda f: f.drop(columns="value"), "no 'value' column"), (lambda f: f.replace({"a": {1: 2}}), "only 0 and 1")],
+    [(lambda f: f.drop(columns="value"), "no 'value' column"), (lambda f: f.replace({"a": {1: 2}}), "is not 0 or 1")],
 )
 def test_estimate_rejects_a_malformed_values_file(tmp_path, capsys, edit, message):
     masks = sample_coalitions(4, 10, seed=0).masks

@@ -332,3 +332,16 @@ def test_sample_path_equals_the_former_dense_path(soft) -> None:
     # with fewer samples than dimensions the covariance is singular: the d x d path adds square roots of
     # rounding-level eigenvalues (~1e-8 each), which the K x K Gram never forms; they agree to that noise
     np.testing.assert_allclose(got[~full_rank], want[~full_rank], rtol=1e-7)
+
+
+def test_a_bad_reference_file_is_one_line_naming_it(tmp_path):
+    (tmp_path / "text.npz").write_text("not an archive")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    np.savez(tmp_path / "nan.npz", mu=np.zeros(2), sigma=np.full((2, 2), np.nan))
+    np.savez(tmp_path / "shape.npz", mu=np.zeros(3), sigma=np.eye(2))
+    for name, message in [("text", "is not a NumPy .npz archive"), ("one", "holds one array"),
+                          ("nan", "NaN or infinite"), ("shape", r"got \(3,\) and \(2, 2\)")]:
+        with pytest.raises(ValueError, match=message) as info:
+            load_reference_statistics(tmp_path / f"{name}.npz")
+        assert f"{name}.npz" in str(info.value) and "\n" not in str(info.value)

@@ -70,7 +70,10 @@ class EstimatorSettings:
             raise ValueError(f"unknown estimator key(s) {unknown}; the keys are {keys}.")
         if section.get("options") is None:
             section.pop("options", None)
-        return cls(**section)
+        try:
+            return cls(**section)
+        except ValueError as err:
+            raise ValueError(f"estimator section: {err}") from None
 
     def estimator(self) -> Estimator:
         """The configured estimator (checked)."""

@@ -10,6 +10,8 @@ sampler; each method a short subclass). Defining a subclass with a ``name`` regi
 from __future__ import annotations
 
 import inspect
+import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -22,6 +24,26 @@ from ..games import CachedGame, n_players_of
 from .result import Attribution
 
 __all__ = ["DEFAULT_BUDGET", "ESTIMATORS", "Estimator", "SamplingEstimator", "estimator_class"]
+
+#: float64 (budget, n) matrices an estimator may hold at once (masks, design, weights, copies): the memory bound
+DESIGN_COPIES = 4
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _check_design_memory(budget: int, n_players: int) -> None:
+    need = budget * n_players * 8 * DESIGN_COPIES
+    have = _memory_bytes() // 2
+    if need > have:
+        largest = have // (n_players * 8 * DESIGN_COPIES)
+        raise ValueError(
+            f"budget {budget} on {n_players} players needs about {need / 2**30:.0f} GiB for the coalition design, "
+            f"more than half of this machine's {2 * have / 2**30:.0f} GiB; give a budget of at most {largest}."
+        )
+
 
 #: budget of a sampling estimator when none is given (capped at the game's 2**n coalitions)
 DEFAULT_BUDGET = 512
@@ -133,11 +155,26 @@ class SamplingEstimator(Estimator):
     def budget_for(self, n_players: int) -> int:
         """The budget used on a game of ``n_players``: ``budget``, or ``min(2**n, DEFAULT_BUDGET)``.
 
+        A budget above the game's ``2**n`` distinct coalitions is capped there, with a warning (every
+        coalition is then evaluated once: the values are exact). A budget whose coalition design would
+        not fit in half of this machine's memory (``DESIGN_COPIES`` float64 copies of a budget x n
+        matrix) is refused before any evaluation, with the largest budget that fits.
+
         >>> from surrogateshap.estimators import KernelSHAP
         >>> KernelSHAP().budget_for(4), KernelSHAP().budget_for(20), KernelSHAP(budget=100).budget_for(20)
         (16, 512, 100)
         """
-        return min(2**n_players, DEFAULT_BUDGET) if self.budget is None else int(self.budget)
+        n_coalitions = 2 ** int(n_players)
+        if self.budget is None:
+            return min(n_coalitions, DEFAULT_BUDGET)
+        if self.budget > n_coalitions:
+            warnings.warn(
+                f"budget {self.budget} is more than the {n_coalitions} distinct coalitions of {n_players} players; "
+                f"using {n_coalitions} (every coalition once, so the values are exact).", stacklevel=2,
+            )
+            return n_coalitions
+        _check_design_memory(int(self.budget), int(n_players))
+        return int(self.budget)
 
     def _rng(self, stream: int | None = None) -> np.random.Generator:
         return np.random.default_rng(self.seed if stream is None else [self.seed, stream])

@@ -94,7 +94,8 @@ class KernelSHAP(SamplingEstimator):
             raise ValueError(f"kernelshap sampling must be one of {sorted(KERNEL_SAMPLERS)}, got {self.sampling!r}.")
         if self.std not in STANDARD_ERRORS:
             raise ValueError(f"kernelshap std must be one of {STANDARD_ERRORS}, got {self.std!r}.")
-        check_int(self.n_bootstrap, "n_bootstrap", 0)
+        check_int(self.n_bootstrap, "n_bootstrap", 2 if self.std == "bootstrap" else 0,
+                  hint="std='bootstrap' takes the spread of at least two refits.")
 
     def _estimate(self, game: object) -> Attribution:
         game = self._cached(game)

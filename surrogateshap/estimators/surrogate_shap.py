@@ -143,7 +143,8 @@ class SurrogateSHAP(SamplingEstimator):
         if self.adjust not in ADJUSTMENTS:
             raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}.")
         check_int(self.cv, "cv", 0)
-        check_int(self.n_bootstrap, "n_bootstrap", 0)
+        check_int(self.n_bootstrap, "n_bootstrap", 2 if self.std == "bootstrap" else 0,
+                  hint="std='bootstrap' takes the spread of at least two refits.")
         check_int(self.max_trees, "max_trees", 1)
         if self.std not in STANDARD_ERRORS:
             raise ValueError(f"surrogateshap std must be one of {STANDARD_ERRORS}, got {self.std!r}.")

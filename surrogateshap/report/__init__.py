@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .document import attribution_schema, load_attribution_document, validate_attribution_document
 from .outputs import attribution_csv, rebuild_outputs, write_outputs
-from .wandb_log import log_document, log_scalars_to_logger, log_to_wandb, start_wandb_run
+from .wandb_log import log_document, log_scalars_to_logger, log_to_wandb, start_wandb_run, wandb_mode
 
 __all__ = [
     "attribution_csv",
@@ -25,6 +25,7 @@ __all__ = [
     "log_to_wandb",
     "rebuild_outputs",
     "start_wandb_run",
+    "wandb_mode",
     "validate_attribution_document",
     "write_outputs",
 ]

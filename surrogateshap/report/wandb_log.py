@@ -8,12 +8,15 @@ that the files are still written.
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..interrupts import RunInterrupted
 from .document import SHARED_UNIT_COLUMNS, scalar_metrics, shared_unit_rows
 from .plots import shown_contributors
 
@@ -28,43 +31,92 @@ def _logged_in(wandb: Any) -> bool:
         return False
 
 
+REACH_TIMEOUT_S = 5.0
+INIT_TIMEOUT_S = 30.0
+
+
+def _server_reachable(timeout: float) -> str:
+    """An empty string when the W&B server (``WANDB_BASE_URL``, default https://api.wandb.ai) answers an HTTP
+    request within ``timeout`` seconds (any status), else why not."""
+    url = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return ""
+    except urllib.error.HTTPError:
+        return ""  # it answered
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        return f"{url} cannot be reached ({reason}; waited up to {timeout:g} s)"
+
+
+def wandb_mode(timeout: float = REACH_TIMEOUT_S) -> tuple[str, str]:
+    """The W&B mode a run will use and, when it differs from what was asked, a one-line message why.
+
+    ``WANDB_MODE`` when set; otherwise ``"online"`` if the user is logged in (an API key in
+    ``WANDB_API_KEY`` or from ``wandb login``) and ``"offline"`` if not. An online mode whose
+    server does not answer within ``timeout`` seconds becomes offline (W&B itself would retry for
+    minutes), with the message. Call it before long work, so that the user hears it at once.
+
+    >>> mode, message = wandb_mode(timeout=1.0)
+    >>> mode in {"online", "offline", "disabled", "dryrun"}
+    True
+    """
+    os.environ.setdefault("WANDB_SILENT", "true")
+    env_mode = os.environ.get("WANDB_MODE")
+    if env_mode:
+        mode = env_mode
+    else:
+        import wandb
+
+        mode = "online" if _logged_in(wandb) else "offline"
+    if mode != "online":
+        return mode, ""
+    reason = _server_reachable(timeout)
+    if reason:
+        return "offline", f"W&B is set to online but {reason}: logging offline; upload later with `wandb sync`."
+    return mode, ""
+
+
 def start_wandb_run(
     out_dir: str | os.PathLike,
     *,
     project: str = "surrogateshap",
     name: str | None = None,
     config: Mapping[str, Any] | None = None,
+    mode: str | None = None,
 ) -> tuple[Any | None, str]:
     """Start a W&B run writing under ``out_dir``; returns ``(run or None, message)``.
 
-    The mode is ``WANDB_MODE`` when set; otherwise ``"online"`` if the user is logged in (an
-    API key in ``WANDB_API_KEY`` or from ``wandb login``) and ``"offline"`` if not (the run
-    lands in ``out_dir/wandb/offline-run-*``; ``wandb sync`` uploads it later).
+    ``mode`` defaults to :func:`wandb_mode`'s (offline runs land in ``out_dir/wandb/offline-run-*``;
+    ``wandb sync`` uploads them later); ``wandb.init`` waits at most ``INIT_TIMEOUT_S`` seconds.
     ``WANDB_SILENT`` defaults to true. Never raises: on any failure the run is None and the
     message says why and that the outputs are still written to ``out_dir``.
     """
     out_dir = Path(out_dir)
     try:
-        os.environ.setdefault("WANDB_SILENT", "true")
+        note = ""
+        if mode is None:
+            mode, note = wandb_mode()
         import wandb
 
-        env_mode = os.environ.get("WANDB_MODE")
-        mode = env_mode or ("online" if _logged_in(wandb) else "offline")
         out_dir.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {
-            "project": project,
-            "name": name,
-            "config": dict(config) if config is not None else None,
-            "dir": str(out_dir),
-        }
-        if not env_mode:
-            kwargs["mode"] = mode
-        run = wandb.init(**kwargs)
+        kwargs = {"project": project, "name": name, "config": dict(config) if config is not None else None,
+                  "dir": str(out_dir)}
+        try:
+            run = wandb.init(**kwargs, mode=mode, settings=wandb.Settings(init_timeout=INIT_TIMEOUT_S))
+        except Exception as err:  # noqa: BLE001 - an online run that cannot start is logged offline
+            if mode != "online" or isinstance(err, RunInterrupted):
+                raise
+            reason = " ".join(str(err).split())[:200]
+            note = (f"W&B online run could not start within {INIT_TIMEOUT_S:g} s ({type(err).__name__}: {reason}): "
+                    "logging offline; upload later with `wandb sync`.")
+            mode = "offline"
+            run = wandb.init(**kwargs, mode=mode)
         if run is None:
             raise RuntimeError("wandb.init returned no run")
         where = getattr(run, "dir", None) or out_dir
         if mode in ("offline", "dryrun"):
-            message = f"W&B run offline in {where}; upload it later with `wandb sync`."
+            message = note or f"W&B run offline in {where}; upload it later with `wandb sync`."
         elif mode == "disabled":
             message = "W&B disabled (WANDB_MODE=disabled); nothing is logged to W&B."
         else:
@@ -72,7 +124,7 @@ def start_wandb_run(
             message = f"W&B run {getattr(run, 'name', '')} ({mode})" + (f" at {url}" if url else "") + "."
         return run, message
     except BaseException as err:  # noqa: BLE001 - W&B must never stop the attribution
-        if isinstance(err, KeyboardInterrupt):
+        if isinstance(err, (KeyboardInterrupt, RunInterrupted)):
             raise
         reason = f"{type(err).__name__}: {err}".strip().rstrip(":")
         return None, f"W&B could not start: {reason}; outputs are still written to {out_dir}"

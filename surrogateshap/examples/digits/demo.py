@@ -18,7 +18,17 @@ from typing import Any
 from ...config import load_config
 from .planting import DigitsPlanting
 
-__all__ = ["default_config_path", "ensure_generator", "recipe_config_path", "run_demo", "train_generator"]
+__all__ = [
+    "default_config_path", "digits_sections", "ensure_generator", "recipe_config_path", "run_demo", "train_generator",
+]
+
+
+def digits_sections() -> dict[str, frozenset[str] | None]:
+    """The sections of a digits config: those of ``surrogateshap attribute``, the planting (``data``, checked by
+    :class:`DigitsPlanting`) and ``training`` (``max_steps`` of a DDPM trained for another planting)."""
+    from ...pipeline import attribute_sections
+
+    return {**attribute_sections(), "data": None, "training": frozenset({"max_steps"})}
 
 
 def default_config_path() -> Path:
@@ -118,12 +128,28 @@ def run_demo(
     progress: bool = True,
     use_wandb: bool | None = None,
 ):
-    """Run the digits demo into ``out_dir`` and return the :class:`~surrogateshap.pipeline.AttributionRun`."""
-    from ...pipeline import run_attribution
+    """Run the digits demo into ``out_dir`` and return the :class:`~surrogateshap.pipeline.AttributionRun`.
+
+    The config (strict: :func:`digits_sections`), its files, the planting and ``out_dir`` are checked
+    before anything is trained, generated or written.
+    """
+    from ...io import output_lock
+    from ...pipeline import check_attribution_config
 
     path = Path(config_path) if config_path is not None else default_config_path()
-    config = load_config(path, overrides)
+    config = load_config(path, overrides, sections=digits_sections())
+    DigitsPlanting.from_config(config.get("data") or {})
+    check_attribution_config(config, out_dir)
     training = dict(config.get("training") or {})
+    with output_lock(out_dir):
+        return _run_demo(path, config, out_dir, overrides, training, progress, use_wandb)
+
+
+def _run_demo(path: Path, config: Mapping[str, Any], out_dir: str | Path,
+              overrides: Mapping[str, Any] | Iterable[str] | None, training: Mapping[str, Any], progress: bool,
+              use_wandb: bool | None):
+    from ...pipeline import run_attribution
+
     model = ensure_generator(config, out_dir, max_steps=training.get("max_steps"), progress=progress)
     if model is not None:
         extra = dict(overrides) if isinstance(overrides, Mapping) else list(overrides or [])
@@ -131,5 +157,5 @@ def run_demo(
             extra["paths.ddpm"] = str(model)
         else:
             extra.append(f"paths.ddpm={model}")
-        config = load_config(path, extra)
+        config = load_config(path, extra, sections=digits_sections())
     return run_attribution(config, out_dir, progress=progress, use_wandb=use_wandb)

@@ -42,7 +42,7 @@ import pandas as pd
 from ...bank import ContributorBank
 from ...checks import check_int
 from ...coalitions import read_coalitions
-from ...io import atomic_write_text
+from ...io import atomic_write_text, check_output_folder, output_lock
 
 __all__ = ["RESULTS_FILE", "SETTINGS_FILE", "retrain_coalition", "run_retraining"]
 
@@ -166,19 +166,28 @@ def run_retraining(
     ``max_steps`` and ``train_seed`` (None: the recipe's) are recorded in ``out_dir/retrain_settings.json``;
     a rerun with other settings into the same folder is refused (its rows would mix two recipes).
     """
+    from ...config import instantiate
+
+    check_int(workers, "workers", 1)
+    if max_steps is not None:
+        check_int(max_steps, "max_steps", 1)
+    if train_seed is not None:
+        check_int(train_seed, "train_seed", 0)
+    out = check_output_folder(out_dir)
+    ids = instantiate(config["contributors"], "config.contributors").contributor_ids
+    names, masks = read_coalitions(coalitions, ids)
+    with output_lock(out):
+        return _retrain_all(config, names, masks, ids, out, max_steps, train_seed, progress, workers)
+
+
+def _retrain_all(config: Mapping[str, Any], names: list[str], masks: np.ndarray, ids: list[str], out: Path,
+                 max_steps: int | None, train_seed: int | None, progress: bool, workers: int) -> pd.DataFrame:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from tqdm.auto import tqdm
 
-    from ...config import instantiate
-
-    check_int(workers, "workers", 1)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     _check_settings(out / SETTINGS_FILE, {"max_steps": max_steps, "train_seed": train_seed})
-    ids = instantiate(config["contributors"], "config.contributors").contributor_ids
-    names, masks = read_coalitions(coalitions, ids)
     results = out / RESULTS_FILE
     done = pd.read_csv(results, dtype={"coalition": str}) if results.is_file() else pd.DataFrame()
     finished = set(done["coalition"]) if len(done) else set()
