@@ -9,6 +9,7 @@ Every stage runs in its own process, so its peak RSS is its own.
     python benchmarks/scale.py estimators --n 258 --budget 1000 [--loaded]   # one mean utility
     python benchmarks/scale.py end-to-end --n 1000 --budget 4000 --method kernelshap   # bank -> outputs
     python benchmarks/scale.py parallel --n 20 --budget 512 --n-jobs 1 2   # four utilities, 1 vs 2 processes
+    python benchmarks/scale.py parallel --n 258 --budget 1000 --utilities mean cluster_entropy   # fits dominate
     python benchmarks/scale.py accuracy --n 1000 --budgets 1000 2000 4000 8000 --methods kernelshap permutation
     python benchmarks/scale.py report                          # benchmarks/results/scale.md
 
@@ -181,17 +182,18 @@ def run_end_to_end(n: int, budget: int, method: str) -> dict[str, Any]:
             "total_seconds": bank_seconds + attribute_seconds + (time.perf_counter() - tic)}
 
 
-def run_parallel(n: int, budget: int, n_jobs: int) -> dict[str, Any]:
-    """All four utilities of one bank through the attribution service with ``n_jobs`` processes."""
+def run_parallel(n: int, budget: int, n_jobs: int, names: list[str] | None = None) -> dict[str, Any]:
+    """Utilities of one bank (``names``; None: all four) through the attribution service with ``n_jobs`` processes."""
     from surrogateshap.attribution import EstimatorSettings, attribute_bank
 
     bank = synthetic_bank(n, SAMPLES[n])
-    metrics = utilities()
+    metrics = {k: v for k, v in utilities().items() if names is None or k in names}
     tic = time.perf_counter()
     result = attribute_bank(bank, metrics, dict.fromkeys(metrics, 0.0),
                             EstimatorSettings(budget=budget, n_holdout=0, n_jobs=n_jobs), progress=False)
     values = {name: u["values"] for name, u in result.document["utilities"].items()}
-    return {"n": n, "budget": budget, "n_jobs": n_jobs, "seconds": time.perf_counter() - tic, "values": values}
+    return {"n": n, "budget": budget, "n_jobs": n_jobs, "seconds": time.perf_counter() - tic, "values": values,
+            "utilities": sorted(metrics)}
 
 
 def accuracy_game(n: int, seed: int):
@@ -227,6 +229,10 @@ def run_accuracy(n: int, budget: int, method: str, seed: int) -> dict[str, Any]:
     return {"n": n, "budget": budget, "method": method, "seed": seed, "seconds": time.perf_counter() - tic,
             "error": float(np.linalg.norm(att.values - exact) / np.linalg.norm(exact)),
             "spearman": float(spearmanr(att.values, exact).statistic)}
+
+
+def _utilities_of(entry: dict[str, Any]) -> str:
+    return ", ".join(entry.get("utilities", sorted(entry["values"])))
 
 
 def _in_child(fn, *args: Any) -> dict[str, Any]:
@@ -275,18 +281,20 @@ def write_report() -> Path:
                          f"{e['attribute_seconds']:.1f} | {e['write_seconds']:.1f} | {e['total_seconds']:.1f} | "
                          f"{e['peak_rss_gb']:.2f} |")
         lines.append("")
-    par = sorted((v for k, v in results.items() if k.startswith("parallel/")), key=lambda e: (e["n"], e["n_jobs"]))
+    par = sorted((v for k, v in results.items() if k.startswith("parallel/")),
+                 key=lambda e: (e["n"], _utilities_of(e), e["n_jobs"]))
     if par:
-        lines += ["## Four utilities of one bank (fid, mean, vendi, cluster entropy), SurrogateSHAP defaults", "",
-                  "| n | budget | processes | wall s | speed-up | values equal to one process |",
-                  "|---|---|---|---|---|---|"]
-        alone = {(e["n"], e["budget"]): e for e in par if e["n_jobs"] == 1}
+        lines += ["## Several utilities of one bank in 1 or 2 processes, SurrogateSHAP defaults", "",
+                  "| n | budget | utilities | processes | wall s | speed-up | values equal to one process |",
+                  "|---|---|---|---|---|---|---|"]
+        alone = {(e["n"], e["budget"], _utilities_of(e)): e for e in par if e["n_jobs"] == 1}
         for e in par:
-            one = alone.get((e["n"], e["budget"]))
+            one = alone.get((e["n"], e["budget"], _utilities_of(e)))
             same = "-" if one is None else str(all(np.allclose(e["values"][k], one["values"][k], rtol=1e-9, atol=1e-12)
                                                    for k in one["values"]))
             ratio = "-" if one is None else f"{one['seconds'] / e['seconds']:.2f}x"
-            lines.append(f"| {e['n']} | {e['budget']} | {e['n_jobs']} | {e['seconds']:.1f} | {ratio} | {same} |")
+            lines.append(f"| {e['n']} | {e['budget']} | {_utilities_of(e)} | {e['n_jobs']} | {e['seconds']:.1f} | "
+                         f"{ratio} | {same} |")
         lines.append("")
     acc = [v for k, v in results.items() if k.startswith("accuracy/") and "skipped" not in v]
     skipped = sorted({(v["method"], v["budget"]) for k, v in results.items() if "skipped" in v})
@@ -322,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     par.add_argument("--n", type=int, default=20)
     par.add_argument("--budget", type=int, default=512)
     par.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2])
+    par.add_argument("--utilities", nargs="+", default=None, help="a subset of fid, mean, vendi, cluster_entropy")
     acc = sub.add_parser("accuracy")
     acc.add_argument("--n", type=int, default=1000)
     acc.add_argument("--budgets", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
@@ -342,7 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "parallel":
         for n_jobs in args.n_jobs:
             # in this process: a pool's daemonic worker may not start the attribution's own worker processes
-            _save(f"parallel/{args.n}/{args.budget}/{n_jobs}", run_parallel(args.n, args.budget, n_jobs))
+            which = "" if args.utilities is None else "/" + "+".join(sorted(args.utilities))
+            _save(f"parallel/{args.n}/{args.budget}/{n_jobs}{which}",
+                  run_parallel(args.n, args.budget, n_jobs, args.utilities))
     elif args.stage == "accuracy":
         for method in args.methods:
             for budget in args.budgets:

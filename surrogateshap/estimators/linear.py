@@ -13,8 +13,18 @@ import numpy as np
 from scipy import linalg
 
 
-def constrained_wls(masks: np.ndarray, targets: np.ndarray, weights: np.ndarray, total: float) -> np.ndarray:
-    """Solve ``min sum w (y - z.phi)^2`` subject to ``sum(phi) = total`` in closed form.
+def constrained_wls(
+    masks: np.ndarray, targets: np.ndarray, weights: np.ndarray, total: float, ridge: float = 0.0
+) -> np.ndarray:
+    """Solve ``min sum w (y - z.phi)^2 + lam |phi|^2`` subject to ``sum(phi) = total`` in closed form.
+
+    ``ridge`` floors the eigenvalues of ``A = Z^T W Z`` at ``ridge`` times their mean (a cap of
+    ``1 / ridge`` on its condition number): ``lam = max(0, ridge * trace(A) / n - lambda_min(A))``.
+    A well-conditioned design gets ``lam = 0``, the plain least squares (an additive game is then
+    recovered exactly); a near-singular one, where the sample holds about as many independent
+    coalitions as there are players, is steadied (see
+    :data:`~surrogateshap.estimators.surrogate.LINEAR_RIDGE`). Under the constraint the penalty equals
+    ``lam |phi - total/n|^2`` up to a constant: it shrinks toward the equal split.
 
     >>> masks = np.array([[1, 0], [0, 1]], bool)
     >>> constrained_wls(masks, np.array([1.0, 2.0]), np.ones(2), total=4.0)
@@ -22,6 +32,10 @@ def constrained_wls(masks: np.ndarray, targets: np.ndarray, weights: np.ndarray,
     """
     z = masks.astype(np.float64)
     a = (z * weights[:, None]).T @ z
+    if ridge:
+        lift = ridge * np.trace(a) / a.shape[0] - linalg.eigvalsh(a, subset_by_index=[0, 0])[0]
+        if lift > 0:
+            a[np.diag_indices_from(a)] += lift
     b = (z * weights[:, None]).T @ targets
     ones = np.ones(z.shape[1])
     try:
@@ -56,13 +70,13 @@ def kernel_design(masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
     return inner, values[inner] - v_empty, weights, v_empty, total
 
 
-def fit_linear_base(masks: np.ndarray, values: np.ndarray) -> tuple[float, np.ndarray]:
+def fit_linear_base(masks: np.ndarray, values: np.ndarray, ridge: float = 0.0) -> tuple[float, np.ndarray]:
     """The additive game closest to the data in the Shapley-kernel norm: ``(v_empty, coefficients)``.
 
-    Constrained weighted least squares (:func:`constrained_wls`) on :func:`kernel_design`, the
-    coefficients summing to ``v(N) - v(empty)``. When every coalition is present this is exactly
-    the Shapley value; on a sample it is KernelSHAP. ``masks`` must hold the empty and the full
-    coalition.
+    Constrained weighted least squares (:func:`constrained_wls`, with its relative ``ridge``) on
+    :func:`kernel_design`, the coefficients summing to ``v(N) - v(empty)``. When every coalition is
+    present this is exactly the Shapley value; on a sample it is KernelSHAP. ``masks`` must hold the
+    empty and the full coalition.
 
     >>> from surrogateshap.coalitions import all_coalitions
     >>> masks = all_coalitions(3)
@@ -74,7 +88,7 @@ def fit_linear_base(masks: np.ndarray, values: np.ndarray) -> tuple[float, np.nd
     inner, targets, weights, v_empty, total = kernel_design(masks, values)
     if not inner.any():
         return v_empty, np.full(n, total / n)
-    return v_empty, constrained_wls(masks[inner], targets, weights, total)
+    return v_empty, constrained_wls(masks[inner], targets, weights, total, ridge)
 
 
 def linearized_std(masks: np.ndarray, values: np.ndarray, phi: np.ndarray, units: list[list[np.ndarray]]) -> np.ndarray:
