@@ -13,7 +13,9 @@
   digits DDPM or feature network; generate a bank in a predict loop).
 
 Errors in what the user gave (a missing file, a bad config key, an empty contributor) print one
-line naming the problem and the fix, and exit with status 2.
+line naming the problem and the fix, and exit with status 2, before any work starts and with nothing
+written to ``--out``. SIGTERM and Ctrl-C stop a run with one line saying what is kept and how to
+resume (exit status 128 + the signal: 143, 130); the machine refusing a write is one line, status 1.
 """
 
 from __future__ import annotations
