@@ -27,6 +27,7 @@ from pathlib import Path
 from . import __version__
 
 LIGHTNING_COMMANDS = ("fit", "predict", "validate", "test")
+PATH_OPTIONS = ("--out", "--from", "--values", "--config", "--coalitions")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -180,6 +181,10 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
     from .io import check_output_folder, output_lock
 
     out = check_output_folder(args.out)
+    written = {"attribution.json", "attribution.csv", "report.md"}
+    if args.values.resolve().parent == out.resolve() and (args.values.name in written or args.values.suffix == ".png"):
+        raise ValueError(f"--values {args.values} is in --out {out} under a name the run writes; it would be "
+                         "overwritten: give another --out folder.")
     table = read_coalition_values(args.values)  # every defect of the file is refused here, before the fit
     for name, rows in (("empty", ~table.masks.any(axis=1)), ("full", table.masks.all(axis=1))):
         if not rows.any():
@@ -242,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     from .interrupts import RunInterrupted, stop_on_signals
 
     try:
+        for option in PATH_OPTIONS:  # argparse's Path turns "" into "." (the working folder)
+            if option in argv and argv.index(option) + 1 < len(argv) and not argv[argv.index(option) + 1].strip():
+                raise ValueError(f"{option} is empty; give a path.")
         with stop_on_signals():
             COMMANDS[args.command](args)
     except RunInterrupted as err:

@@ -356,6 +356,11 @@ def read_coalition_values(path: str | Path, value_column: str = "value") -> Coal
                      "give every coalition's utility as a number (drop the row of a failed evaluation).")
         for (line, _), text in zip(table.rows, table.column(value_column))
     ])
+    limit = float(np.finfo(np.float32).max)  # XGBoost fits float32 labels
+    for (line, _), value in zip(table.rows, values):
+        if abs(value) > limit:
+            raise ValueError(f"{table.where(line, value_column)}: {float(value)!r} is beyond float32's range "
+                             "(about 3.4e38), which the surrogate fits in; rescale the utility.")
     keep: list[int] = []
     first: dict[bytes, int] = {}
     for r, (line, _) in enumerate(table.rows):

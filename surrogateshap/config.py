@@ -52,6 +52,21 @@ class ConfigError(ValueError):
     """A config that cannot be read or resolved; the message names the offending key."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key] + 1}); keep one",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _yaml_error(err: yaml.YAMLError) -> str:
     """A YAML error in one line: the problem and where (PyYAML's own message spans several lines)."""
     mark = getattr(err, "problem_mark", None)
@@ -194,7 +209,7 @@ def load_config(
     path = Path(path).expanduser()
     text = read_text(path, "config file", "Pass a YAML config (see configs/).")
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {_yaml_error(err)}.") from None
     if not isinstance(config, dict):

@@ -90,6 +90,8 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
     >>> check_output_folder(folder) == folder, folder.exists()
     (True, False)
     """
+    if not str(path).strip():
+        raise ValueError(f"{option} is empty; give a folder (new or existing).")
     path = Path(path).expanduser()
     existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
     if not existing.is_dir():

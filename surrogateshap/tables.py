@@ -44,8 +44,10 @@ def read_text(path: str | Path, what: str, fix: str = "") -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist." + (f" {fix}" if fix else ""))
-    if not path.is_file():
+    if path.is_dir():
         raise ValueError(f"{what} {path} is a folder, not a file; give the file's path.")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file (a pipe or a device); save it to a file and give that.")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -138,7 +140,7 @@ def parse_finite(text: str, where: str, fix: str) -> float:
     ValueError: values.csv line 3, column 'value': 'nan' is not a finite number; give a number.
     """
     try:
-        value = float(text)
+        value = math.nan if "_" in text else float(text)  # float() reads "5_5" as 55
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value):

@@ -141,7 +141,18 @@ def cases() -> list[Case]:
         _estimate(_lines(VALUES), "--std", "bootstrap", "--bootstrap", "1", name="--bootstrap 1",
                   message=r"n_bootstrap must be an integer of at least 2"),
         _estimate(_lines(VALUES), "--seed", "-1", name="--seed -1", message=r"seed must be an integer of at least 0"),
+        _estimate(_lines(VALUES, replace=("6.0", "5_5")), name="value with an underscore",
+                  message=r"line 9, column 'value': '5_5' is not a finite number"),
+        _estimate(_lines(VALUES, replace=("6.0", "1e308")), name="value beyond float32",
+                  message=r"line 9, column 'value': 1e\+308 is beyond float32's range"),
+        Case("values file is a device", ["estimate", "--values", "/dev/null", "--out", "{tmp}/out"],
+             r"/dev/null is not a regular file"),
+        Case("values file in --out under an output name",
+             ["estimate", "--values", "{tmp}/out/attribution.csv", "--out", "{tmp}/out"],
+             r"is in --out \S+ under a name the run writes", keep={"attribution.csv": VALUES}),
         # ---- --out
+        Case("--out empty", ["estimate", "--values", "{tmp}/v.csv", "--out", ""], r"--out is empty; give a path",
+             {"v.csv": VALUES}),
         Case("--out is a file", ["estimate", "--values", "{tmp}/v.csv", "--out", "{tmp}/f"],
              r"--out \S+/f is an existing file", {"v.csv": VALUES, "f": "x"}, out="f"),
         Case("--out below a file", ["estimate", "--values", "{tmp}/v.csv", "--out", "{tmp}/f/run"],
@@ -194,6 +205,8 @@ def cases() -> list[Case]:
         _demo("data.corrupted=[nobody]", name="planting names an unknown contributor", message=r"nobody"),
         Case("demo --config missing", ["demo", "--config", "{tmp}/none.yaml", "--out", "{tmp}/out"],
              r"config file \S+none\.yaml does not exist"),
+        _demo(name="config key given twice", config=_digits_config(("  budget: 256", "  budget: 256\n  budget: 64")),
+              message=r"key 'budget' appears twice in one mapping"),
         # ---- metadata files (the registry is built before any model is loaded)
         _attribute(b"\xef\xbb\xbf" + META.encode().replace(b"e3,bob,2", b"e3,bob,5"),
                    name="metadata label out of range (BOM file)", message=r"line 4: label 5 is out of range \[0, 3\)"),
@@ -221,6 +234,10 @@ def cases() -> list[Case]:
              r"line 2, column 'digit0_a': '3' is not 0 or 1",
              {"c.csv": "coalition," + ",".join(f"digit{d}_{x}" for d in range(10) for x in "ab") + "\n"
               + "s0," + ",".join(["3"] + ["0"] * 19) + "\n"}),
+        Case("retrain coalition name outside --out", ["retrain", "--coalitions", "{tmp}/c.csv", "--out", "{tmp}/out"],
+             r"coalition name '\.\./escape' would not be a folder inside --out",
+             {"c.csv": "coalition," + ",".join(f"digit{d}_{x}" for d in range(10) for x in "ab") + "\n"
+              + "../escape," + ",".join(["1"] + ["0"] * 19) + "\n"}),
         Case("retrain --workers 0",
              ["retrain", "--coalitions", "{tmp}/none.csv", "--out", "{tmp}/out", "--workers", "0"],
              r"workers must be an integer of at least 1"),

@@ -176,6 +176,11 @@ def run_retraining(
     out = check_output_folder(out_dir)
     ids = instantiate(config["contributors"], "config.contributors").contributor_ids
     names, masks = read_coalitions(coalitions, ids)
+    unsafe = [n for n in names if n in (".", "..") or "/" in n or "\\" in n or n.startswith(".")]
+    if unsafe:
+        raise ValueError(f"coalitions file {coalitions}: coalition name {unsafe[0]!r} would not be a folder inside "
+                         "--out (each retrain is written to OUT/coalitions/<name>); use names without '/' or a "
+                         "leading '.'.")
     with output_lock(out):
         return _retrain_all(config, names, masks, ids, out, max_steps, train_seed, progress, workers)
 
