@@ -221,9 +221,10 @@ def _report(args: argparse.Namespace) -> None:
 COMMANDS = {"estimate": _estimate_from_csv, "retrain": _retrain, "report": _report, "demo": _run_setting,
             "attribute": _run_setting}
 # what a rerun keeps after an interruption, by command
+_BANK_KEPT = "bank rows already written under {out}/bank are kept: rerun the same command to resume."
 _RESUME = {
-    "demo": "bank rows already written under {out}/bank are kept: rerun the same command to resume.",
-    "attribute": "bank rows already written under {out}/bank are kept: rerun the same command to resume.",
+    "demo": _BANK_KEPT,
+    "attribute": _BANK_KEPT,
     "retrain": "finished coalitions in {out}/retrain.csv are kept: rerun the same command to resume.",
 }
 
