@@ -31,6 +31,7 @@ def test_the_table_is_large_and_its_names_unique():
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input_is_one_line_exit_2_and_leaves_out_as_it_was(case, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.chdir(tmp_path)  # a case that wrongly writes to the working folder must not write into the repository
     args = case.prepare(tmp_path)
     before = snapshot(tmp_path / case.out)
     status = main(args)
