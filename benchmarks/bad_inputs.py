@@ -31,7 +31,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             args = case.prepare(Path(folder))
             err = io.StringIO()
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.chdir(folder), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 status = cli(args)
             message = err.getvalue().strip().replace(folder, "TMP").replace("|", "\\|")
             shown = " ".join(a.replace(folder, "TMP") for a in args)
