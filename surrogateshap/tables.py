@@ -112,7 +112,8 @@ def read_csv_table(path: str | Path, what: str, fix: str = "") -> CsvTable:
             rows.append((reader.line_num, fields))
     except csv.Error as err:
         raise ValueError(f"{what} {path} line {reader.line_num} is not valid CSV ({err}); fix the quoting.") from None
-    assert header is not None  # read_text refused a blank file
+    if header is None:  # only rows of empty fields, e.g. ",,"
+        raise ValueError(f"{what} {path} has no header row, only empty fields." + (f" {fix}" if fix else ""))
     return CsvTable(path, what, header, rows)
 
 
