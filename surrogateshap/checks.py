@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_budget", "check_int", "did_you_mean", "is_int"]
+__all__ = ["MAX_SEED", "check_budget", "check_int", "check_seed", "did_you_mean", "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -43,6 +43,25 @@ def check_int(value: Any, name: str, minimum: int = 0, *, hint: str = "") -> int
     if not is_int(value) or value < minimum:
         message = f"{name} must be an integer of at least {minimum}, got {value!r}."
         raise ValueError(f"{message} {hint}" if hint else message)
+    return int(value)
+
+
+# the largest seed every generator seeded here takes whole (numpy, torch, XGBoost): distinct seeds stay distinct
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as an int seed in ``[0, 2**32 - 1]``, or the one message every entry point gives.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(2**40)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer from 0 to 4294967295 (2**32 - 1), got 1099511627776.
+    """
+    if not is_int(value) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {value!r}.")
     return int(value)
 
 

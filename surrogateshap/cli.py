@@ -21,6 +21,7 @@ resume (exit status 128 + the signal: 143, 130); the machine refusing a write is
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -28,6 +29,22 @@ from . import __version__
 
 LIGHTNING_COMMANDS = ("fit", "predict", "validate", "test")
 PATH_OPTIONS = ("--out", "--from", "--values", "--config", "--coalitions")
+# bitsandbytes (installed with lightning[pytorch-extra], imported by peft and diffusers) warns on every import
+# on CPUs with AVX512-BF16 that an optional 4-bit kernel package is missing; no command here uses 4-bit layers
+_BITSANDBYTES_NOTICE = ("bitsandbytes.backends.cpu.ops", "gemm_4bit_forward")
+
+
+def _not_bitsandbytes_notice(record: object) -> bool:
+    return _BITSANDBYTES_NOTICE[1] not in record.getMessage()  # type: ignore[attr-defined]
+
+
+def _quiet_library_notices() -> None:
+    """Drop the one known library notice that says nothing about the user's run (see _BITSANDBYTES_NOTICE)."""
+    import logging
+
+    logger = logging.getLogger(_BITSANDBYTES_NOTICE[0])
+    if _not_bitsandbytes_notice not in logger.filters:
+        logger.addFilter(_not_bitsandbytes_notice)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -190,6 +207,20 @@ def _estimate_from_csv(args: argparse.Namespace) -> None:
         if not rows.any():
             raise ValueError(f"coalition values file {args.values} has no row for the {name} coalition (every "
                              f"contributor {'0' if name == 'empty' else '1'}); add it: it fixes v_{name}.")
+    inner = int((table.masks.any(axis=1) & ~table.masks.all(axis=1)).sum())
+    if inner < 2:
+        single = " (a single contributor's value is v_full - v_empty)" if len(table.players) == 1 else ""
+        raise ValueError(
+            f"coalition values file {args.values} has {inner} coalition(s) besides the empty and the full one; the "
+            f"surrogate's cross-validation needs at least 2{single}: add evaluated coalitions (10 per contributor "
+            "or more is typical)."
+        )
+    if args.cv is not None and args.cv < 2:
+        raise ValueError(f"--cv {args.cv}: the cross-validation needs at least 2 folds (they choose the surrogate "
+                         "and give the standard errors); give --cv 2 or more.")
+    if args.bootstrap is not None and args.std != "bootstrap":
+        raise ValueError(f"--bootstrap {args.bootstrap} sets the refits of --std bootstrap, but the standard errors "
+                         f"are --std {args.std or 'folds'}; add --std bootstrap or drop --bootstrap.")
     given = {"cv": args.cv, "std": args.std, "n_bootstrap": args.bootstrap}
     options = {key: (None if value == "none" else value) for key, value in given.items() if value is not None}
     settings = EstimatorSettings(budget=len(table.names), seed=args.seed, options={
@@ -232,6 +263,7 @@ _RESUME = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``surrogateshap`` console script."""
     from_shell = argv is None
+    _quiet_library_notices()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from .lightning_cli import run_lightning_cli
@@ -264,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     except OSError as err:  # the machine refused (disk full, permissions changed mid-run): one line too
+        if err.errno == errno.ENAMETOOLONG:  # a path the user gave
+            name = str(err.filename or "")
+            shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]} ({len(name)} characters)"
+            print(f"error: {shown}: a name in this path is too long for the file system (at most 255 bytes per "
+                  "name); give a shorter path.", file=sys.stderr)
+            return 2
         print(f"error: {err.filename or ''}{': ' if err.filename else ''}{err.strerror or err}", file=sys.stderr)
         return 1
     return 0

@@ -36,7 +36,7 @@ from .checks import did_you_mean
 from .tables import read_text
 
 __all__ = [
-    "ConfigError", "Sections", "check_paths", "check_sections", "instantiate", "load_config",
+    "ConfigError", "Sections", "check_buildable", "check_paths", "check_sections", "instantiate", "load_config",
     "missing_paths", "resolve_target", "set_dotted",
 ]
 
@@ -46,6 +46,13 @@ Sections = Mapping[str, "frozenset[str] | None"]
 _REF = re.compile(r"\$\{([^}]+)\}")
 _NODE_KEYS = {"class_path", "init_args"}
 PACKAGE_DIR_KEY = "package_dir"
+# bounds on what a config may expand to (YAML aliases of aliases and ${...} of ${...} grow exponentially)
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_STRING = 1_000_000
+# the keyword settings torchmetrics' Metric takes through **kwargs (its "advanced metric settings"); it
+# raises on any other, so a ContributorMetric's init_args are checked against these plus its own parameters
+METRIC_SETTINGS = ("compute_on_cpu", "dist_sync_on_step", "process_group", "dist_sync_fn", "distributed_available_fn",
+                   "sync_on_compute", "compute_with_cache")
 
 
 class ConfigError(ValueError):
@@ -163,8 +170,28 @@ def check_sections(config: Mapping[str, Any], sections: Sections, source: str = 
                 )
 
 
-def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
-    """Replace ``${key}`` references (resolving chains, refusing cycles)."""
+def _too_large(source: str, how: str) -> ConfigError:
+    return ConfigError(f"{source} {how}: YAML aliases or ${{...}} references nested inside each other repeat their "
+                       "content many times over; write the values out or share less.")
+
+
+def _check_size(config: Any, source: str) -> None:
+    """Refuse a config whose YAML aliases expand to more than MAX_CONFIG_VALUES values (counted with a stop)."""
+    stack, seen = [config], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            raise _too_large(source, f"holds more than {MAX_CONFIG_VALUES:,} values")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _resolve_refs(config: dict[str, Any], source: str = "the config") -> dict[str, Any]:
+    """Replace ``${key}`` references (resolving chains, refusing cycles and exponential growth)."""
+    made = [0]
 
     def value_of(key: str, stack: tuple[str, ...]) -> Any:
         if key in stack:
@@ -178,6 +205,9 @@ def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
         return walk(target, (*stack, key))
 
     def walk(node: Any, stack: tuple[str, ...]) -> Any:
+        made[0] += 1
+        if made[0] > MAX_CONFIG_VALUES:
+            raise _too_large(source, f"expands to more than {MAX_CONFIG_VALUES:,} values")
         if isinstance(node, dict):
             return {k: walk(v, stack) for k, v in node.items()}
         if isinstance(node, list):
@@ -186,7 +216,10 @@ def _resolve_refs(config: dict[str, Any]) -> dict[str, Any]:
             whole = _REF.fullmatch(node.strip())
             if whole:
                 return value_of(whole.group(1).strip(), stack)
-            return _REF.sub(lambda m: str(value_of(m.group(1).strip(), stack)), node)
+            text = _REF.sub(lambda m: str(value_of(m.group(1).strip(), stack)), node)
+            if len(text) > MAX_CONFIG_STRING:
+                raise _too_large(source, f"makes a string of more than {MAX_CONFIG_STRING:,} characters")
+            return text
         return node
 
     return walk(config, ())
@@ -215,6 +248,7 @@ def load_config(
     if not isinstance(config, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections at the top level, "
                           f"got {type(config).__name__}.")
+    _check_size(config, f"config file {path}")
     bad = [k for k in config if not isinstance(k, str)]
     if bad:
         raise ConfigError(f"config file {path}: top-level key {bad[0]!r} is not a name; quote it or rename it.")
@@ -222,7 +256,7 @@ def load_config(
         set_dotted(config, key, value)
     if sections is not None:
         check_sections(config, sections, f"config file {path}")
-    return _resolve_refs(config)
+    return _resolve_refs(config, f"config file {path}")
 
 
 def _path_arguments(node: Any, where: str) -> dict[str, str]:
@@ -288,7 +322,9 @@ def resolve_target(class_path: str) -> Any:
     target: Any = module
     for attr in parts[cut:]:
         if not hasattr(target, attr):
-            raise ConfigError(f"class_path '{class_path}': '{'.'.join(parts[:cut])}' has no attribute '{attr}'.")
+            names = [n for n in dir(target) if not n.startswith("_")]
+            raise ConfigError(f"class_path '{class_path}': '{'.'.join(parts[:cut])}' has no attribute "
+                              f"'{attr}'{did_you_mean(attr, names)}.")
         target = getattr(target, attr)
         cut += 1
     if not callable(target):
@@ -306,7 +342,10 @@ def _parameters(target: Any) -> dict[str, inspect.Parameter] | None:
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return params
     base = next((b for b in getattr(target, "__mro__", ())[1:] if "__init__" in vars(b)), object)
-    inherited = None if base is object else _parameters(base)
+    if f"{base.__module__}.{base.__qualname__}" == "torchmetrics.metric.Metric":
+        inherited = {n: inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in METRIC_SETTINGS}
+    else:
+        inherited = None if base is object else _parameters(base)
     if inherited is None:
         return None
     own = {n: p for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
@@ -330,6 +369,51 @@ def _check_arguments(target: Any, kwargs: Mapping[str, Any], class_path: str, wh
         raise ConfigError(f"{where}.init_args: {class_path} needs argument(s) {required}.")
 
 
+def _node_parts(node: Mapping[str, Any], where: str) -> tuple[str, Mapping[str, Any]]:
+    """A ``{class_path, init_args}`` node's class path and arguments, its layout checked."""
+    extra = set(node) - _NODE_KEYS
+    if extra:
+        raise ConfigError(f"{where}: unexpected key(s) {sorted(extra)} next to class_path (only init_args).")
+    init_args = node.get("init_args") or {}
+    if not isinstance(init_args, Mapping):
+        raise ConfigError(f"{where}.init_args must be a mapping of keyword arguments, got {type(init_args).__name__}.")
+    return node["class_path"], init_args
+
+
+def _target(class_path: str, where: str) -> Any:
+    try:
+        return resolve_target(class_path)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def check_buildable(node: Any, where: str = "config") -> None:
+    """Check, building nothing, that :func:`instantiate` can build ``node``: every class_path imports and
+    takes the init_args given (names, required ones). What the classes do with the values (load files)
+    is not checked. This is what a run does before its first model is loaded, so that a typo in the
+    last utility's class_path is not found after the bank was generated.
+
+    >>> check_buildable({"class_path": "collections.Counter", "init_args": {"iterable": "ab"}})
+    >>> check_buildable({"m": {"class_path": "collections.Countr"}}, "config.utilities")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    surrogateshap.config.ConfigError: config.utilities.m: class_path 'collections.Countr': ...
+    """
+    if isinstance(node, list):
+        for i, value in enumerate(node):
+            check_buildable(value, f"{where}[{i}]")
+    elif isinstance(node, Mapping):
+        if "class_path" not in node:
+            for key, value in node.items():
+                check_buildable(value, f"{where}.{key}")
+            return
+        class_path, init_args = _node_parts(node, where)
+        target = _target(class_path, where)
+        for key, value in init_args.items():
+            check_buildable(value, f"{where}.init_args.{key}")
+        _check_arguments(target, init_args, class_path, where)
+
+
 def instantiate(node: Any, where: str = "config") -> Any:
     """Build every ``{class_path, init_args}`` mapping in ``node`` (recursively); other values pass through.
 
@@ -344,14 +428,8 @@ def instantiate(node: Any, where: str = "config") -> Any:
         return node
     if "class_path" not in node:
         return {k: instantiate(v, f"{where}.{k}") for k, v in node.items()}
-    extra = set(node) - _NODE_KEYS
-    if extra:
-        raise ConfigError(f"{where}: unexpected key(s) {sorted(extra)} next to class_path (only init_args).")
-    class_path = node["class_path"]
-    init_args = node.get("init_args") or {}
-    if not isinstance(init_args, Mapping):
-        raise ConfigError(f"{where}.init_args must be a mapping of keyword arguments, got {type(init_args).__name__}.")
-    target = resolve_target(class_path)
+    class_path, init_args = _node_parts(node, where)
+    target = _target(class_path, where)
     kwargs = {k: instantiate(v, f"{where}.init_args.{k}") for k, v in init_args.items()}
     _check_arguments(target, kwargs, class_path, where)
     try:

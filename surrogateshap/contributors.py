@@ -54,7 +54,7 @@ def _parse_label(value: Any) -> int | None:
         return int(value) if math.isfinite(value) and value.is_integer() else None
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("+-").isdigit():
+        if text.lstrip("+-").isascii() and text.lstrip("+-").isdigit():  # not "²", which int() refuses
             return int(text)
     return None
 
@@ -310,6 +310,11 @@ def _read_csv(path: Path, contributor_column: str) -> list[tuple[int, Any]]:
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
     text = read_text(path, _WHAT, "Give one JSON object per line, one line per training example.")
+    if text.lstrip().startswith("["):
+        raise ValueError(
+            f"{_WHAT} {path} holds a JSON array; metadata is JSON Lines: one object per line, one line per training "
+            "example (convert it, e.g. jq -c '.[]' FILE > FILE.jsonl)."
+        )
     out: list[tuple[int, Any]] = []
     for line, record in enumerate(text.splitlines(), start=1):
         if not record.strip():

@@ -133,7 +133,8 @@ def output_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Pa
     The lock is an advisory ``flock`` on ``folder/.surrogateshap.lock``, which holds the pid and is
     removed at the end; the lock ends with the process, also on SIGKILL (the file then stays, and the
     next run takes it over). Nested blocks of one process on one folder share the outer lock (the demo
-    locks, then calls ``run_attribution``).
+    locks, then calls ``run_attribution``). A block that raises removes the folders this call created
+    if they are still empty, so a run refused inside its lock leaves ``--out`` as it was.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -143,12 +144,27 @@ def output_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Pa
     >>> (folder / LOCK_FILE).exists()
     False
     """
+    created = [p for p in (Path(folder), *Path(folder).parents) if not p.exists()]
     Path(folder).mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(folder)
     if key in _HELD:
         yield Path(folder)
         return
-    path = Path(folder) / LOCK_FILE
+    try:
+        with _held(Path(folder), option):
+            yield Path(folder)
+    except BaseException:
+        for made in created:  # a run that failed leaves no folder it created, if it wrote nothing there
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _held(folder: Path, option: str) -> Iterator[None]:
+    """The lock of an existing ``folder`` (see :func:`output_lock`)."""
+    key = os.path.realpath(folder)
+    path = folder / LOCK_FILE
     try:
         fd = _lock(path)
     except BlockingIOError:
@@ -164,7 +180,7 @@ def output_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Pa
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD.add(key)
         try:
-            yield Path(folder)
+            yield
         finally:
             _HELD.discard(key)
             path.unlink(missing_ok=True)  # still locked: a run waiting on this inode retries on a new file

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .attribution import AttributionResult, EstimatorSettings, attribute_bank, resolve_v_empty
+from .attribution import AttributionResult, EstimatorSettings, attribute_bank, check_v_empty, resolve_v_empty
 from .bank import ContributorBank
 from .checks import check_int
 from .config import Sections
@@ -134,9 +134,9 @@ def check_attribution_config(config: Mapping[str, Any], out_dir: str | Path) -> 
 
 
 def _prepare(config: Mapping[str, Any], out: Path, progress: bool) -> _Setting:
-    from .config import check_paths, instantiate
+    from .config import check_buildable, check_paths, instantiate
     from .contributors import ContributorRegistry
-    from .generation import SamplingPlan
+    from .generation import SamplingPlan, check_trainer_arguments
     from .io import check_output_folder
     from .responsibility import MembershipSpec
 
@@ -145,7 +145,10 @@ def _prepare(config: Mapping[str, Any], out: Path, progress: bool) -> _Setting:
     settings = EstimatorSettings.from_config(config.get("estimator"))
     registry = instantiate(_section(config, "contributors"), "config.contributors")
     if not isinstance(registry, ContributorRegistry):
-        raise ValueError(f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}.")
+        raise ValueError(
+            f"config.contributors must build a ContributorRegistry, got {type(registry).__name__}; give class_path: "
+            "surrogateshap.contributors.ContributorRegistry.from_file and init_args: {path: <metadata file>}."
+        )
     spec = MembershipSpec.from_config(config.get("membership"))
     plan_cfg = dict(_section(config, "plan"))
     plan = SamplingPlan(registry, plan_cfg.get("samples_per_contributor", 1), seed=plan_cfg.get("seed", 0),
@@ -157,14 +160,50 @@ def _prepare(config: Mapping[str, Any], out: Path, progress: bool) -> _Setting:
             "needs samples in the bank; set plan.samples_per_contributor to at least 1."
         )
     gen = _section(config, "generation")
-    for key in ("backend", "extractors"):
-        _section(gen, key, "generation")
-    gen_args = _generation_arguments(gen, dict(config.get("trainer") or {}), progress)
+    check_buildable(_section(gen, "backend", "generation"), "config.generation.backend")
+    _check_named_objects(_section(gen, "extractors", "generation"), "generation.extractors", "a feature extractor")
+    for key in ("paired_scorers", "source_images"):
+        check_buildable(gen.get(key), f"config.generation.{key}")
+    utilities = _check_named_objects(_section(config, "utilities"), "utilities", "a ContributorMetric")
+    _check_roles(config.get("roles"))
+    trainer_kwargs = dict(config.get("trainer") or {})
+    check_trainer_arguments(trainer_kwargs)
+    gen_args = _generation_arguments(gen, trainer_kwargs, progress)
     base_cfg = config.get("base")
     if base_cfg:
-        _section(base_cfg, "backend", "base")
+        check_buildable(_section(base_cfg, "backend", "base"), "config.base.backend")
         check_int(base_cfg.get("samples_per_contributor", 8), "base.samples_per_contributor", 1)
+    check_v_empty(utilities, config.get("v_empty"), has_base=bool(base_cfg))
     return _Setting(settings, registry, spec, plan, plan_cfg, gen, gen_args)
+
+
+def _check_named_objects(node: Any, where: str, what: str) -> list[str]:
+    """A section mapping names to objects (``utilities``, ``generation.extractors``): its layout and that
+    every entry can be built (:func:`~surrogateshap.config.check_buildable`). Returns the names."""
+    from .config import ConfigError, check_buildable
+
+    example = "{name: {class_path: ..., init_args: {...}}}"
+    if not isinstance(node, Mapping) or not node:
+        got = type(node).__name__ if not isinstance(node, Mapping) else "an empty mapping"
+        raise ConfigError(f"config `{where}` must map each name to {what} ({example}), got {got}.")
+    for name, entry in node.items():
+        if not isinstance(entry, Mapping) or "class_path" not in entry:
+            raise ConfigError(f"config `{where}.{name}` must be {what} given by class_path and init_args, "
+                              f"got {entry!r:.60}.")
+        check_buildable(entry, f"config.{where}.{name}")
+    return [str(name) for name in node]
+
+
+def _check_roles(node: Any) -> None:
+    """``roles``: absent, a mapping contributor id -> role name, or a class_path building one."""
+    from .config import ConfigError, check_buildable
+
+    if node is None or (isinstance(node, Mapping) and "class_path" in node):
+        check_buildable(node, "config.roles")
+        return
+    if not isinstance(node, Mapping) or not all(isinstance(v, str) for v in node.values()):
+        raise ConfigError(f"config `roles` must map contributor ids to role names ({{id: role}}) or be a "
+                          f"class_path building that mapping, got {node!r:.60}.")
 
 
 def _generation_arguments(gen: Mapping[str, Any], trainer_kwargs: dict[str, Any], progress: bool) -> dict[str, Any]:

@@ -92,11 +92,13 @@ def read_csv_table(path: str | Path, what: str, fix: str = "") -> CsvTable:
     """Read a CSV with a header row and check its shape (see the module's docstring for what is checked)."""
     path = Path(path)
     text = read_text(path, what, fix)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
+    start = 1  # the line the record being read begins on
     try:
         for fields in reader:
+            start, first = reader.line_num + 1, start
             if not any(f.strip() for f in fields):
                 continue
             fields = [f.strip() for f in fields]
@@ -106,11 +108,14 @@ def read_csv_table(path: str | Path, what: str, fix: str = "") -> CsvTable:
                 continue
             if len(fields) != len(header):
                 raise ValueError(
-                    f"{what} {path} line {reader.line_num} has {len(fields)} field(s) but the header has "
+                    f"{what} {path} line {first} has {len(fields)} field(s) but the header has "
                     f"{len(header)}; give every row one field per column (quote fields that hold commas)."
                 )
-            rows.append((reader.line_num, fields))
+            rows.append((first, fields))
     except csv.Error as err:
+        if "end of data" in str(err):
+            raise ValueError(f"{what} {path} line {start}: a quote (\") opened on this line is never closed; close it "
+                             "or remove it.") from None
         raise ValueError(f"{what} {path} line {reader.line_num} is not valid CSV ({err}); fix the quoting.") from None
     if header is None:  # only rows of empty fields, e.g. ",,"
         raise ValueError(f"{what} {path} has no header row, only empty fields." + (f" {fix}" if fix else ""))
@@ -118,6 +123,13 @@ def read_csv_table(path: str | Path, what: str, fix: str = "") -> CsvTable:
 
 
 def _check_header(header: list[str], path: Path, what: str) -> None:
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header[0]:
+                raise ValueError(
+                    f"{what} {path}: the header is one column {header[0]!r:.60}: the file looks separated by {name}, "
+                    "not commas; save it as comma-separated CSV."
+                )
     seen: dict[str, int] = {}
     for j, name in enumerate(header, start=1):
         if not name:

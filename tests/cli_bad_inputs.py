@@ -90,12 +90,23 @@ def _digits_config(edit: tuple[str, str]) -> str:
     return text.replace(*edit, 1)
 
 
+_RETRAIN = ["retrain", "--coalitions", "{tmp}/c.csv", "--out", "{tmp}/out"]
+_RETRAIN_ONE = ("coalition," + ",".join(f"digit{d}_{x}" for d in range(10) for x in "ab") + "\n"
+                + "s0," + ",".join(["1"] + ["0"] * 19) + "\n")
+
+
+def _ADD_V_EMPTY(mapping: str) -> tuple[str, str]:  # noqa: N802 - reads as a constant edit
+    return "\nestimator:", f"\nv_empty: {mapping}\nestimator:"
+
+
 def cases() -> list[Case]:
     """Every bad input of the table (built on call: the digits config is read from the installed package)."""
     return [
         # ---- estimate: the coalition values file
         Case("values file missing", ["estimate", "--values", "{tmp}/none.csv", "--out", "{tmp}/out"],
              r"none\.csv does not exist"),
+        Case("values path with a name too long", ["estimate", "--values", "{tmp}/" + "x" * 300 + ".csv", "--out",
+                                                  "{tmp}/out"], r"a name in this path is too long for the file system"),
         Case("values file is a folder", ["estimate", "--values", "{tmp}/d", "--out", "{tmp}/out"],
              r"is a folder, not a file", {"d/x": ""}),
         _estimate("", name="values file empty", message=r"v\.csv is empty"),
@@ -118,6 +129,17 @@ def cases() -> list[Case]:
                   message=r"line 4, column 'b': 'yes' is not 0 or 1"),
         _estimate(_lines(VALUES, replace=("0,1,0,2.0", "0,,0,2.0")), name="mask field empty",
                   message=r"line 4, column 'b': '' is not 0 or 1"),
+        _estimate(VALUES.replace(",", ";"), name="semicolon-separated values file",
+                  message=r"the header is one column 'a;b;c;value': the file looks separated by semicolons"),
+        _estimate(VALUES.replace(",", "\t"), name="tab-separated values file",
+                  message=r"the file looks separated by tabs, not commas"),
+        _estimate(_lines(VALUES, replace=("0,1,0,2.0", '0,1,0,"2.0')), name="quote never closed",
+                  message=r"v\.csv line 4: a quote \(\"\) opened on this line is never closed"),
+        _estimate("a,b,value\n0,0,0\n1,1,3\n", name="only the empty and the full coalition",
+                  message=r"has 0 coalition\(s\) besides the empty and the full one; the surrogate's cross-validation "
+                          r"needs at least 2"),
+        _estimate(VALUES, "--seed", str(2**70), name="--seed beyond 2**32",
+                  message=r"seed must be an integer from 0 to 4294967295"),
         _estimate(_lines(VALUES, replace=("2.0", "nan")), name="value NaN",
                   message=r"line 4, column 'value': 'nan' is not a finite number"),
         _estimate(_lines(VALUES, replace=("2.0", "inf")), name="value inf",
@@ -137,10 +159,15 @@ def cases() -> list[Case]:
         _estimate(_lines(VALUES, drop=8), name="no full coalition", message=r"no row for the full coalition"),
         _estimate("coalition,a,b,value\nx,0,0,0\nx,1,1,1\n", name="coalition names repeated",
                   message=r"line 3, column 'coalition': name 'x' is used again \(first on line 2\)"),
-        _estimate(_lines(VALUES), "--cv", "1", name="--cv 1", message=r"use cv >= 2"),
+        _estimate(_lines(VALUES), "--cv", "1", name="--cv 1",
+                  message=r"--cv 1: the cross-validation needs at least 2 folds"),
+        _estimate(_lines(VALUES), "--bootstrap", "50", name="--bootstrap without --std bootstrap",
+                  message=r"--bootstrap 50 sets the refits of --std bootstrap, but the standard errors are "
+                          r"--std folds"),
         _estimate(_lines(VALUES), "--std", "bootstrap", "--bootstrap", "1", name="--bootstrap 1",
                   message=r"n_bootstrap must be an integer of at least 2"),
-        _estimate(_lines(VALUES), "--seed", "-1", name="--seed -1", message=r"seed must be an integer of at least 0"),
+        _estimate(_lines(VALUES), "--seed", "-1", name="--seed -1",
+                  message=r"seed must be an integer from 0 to 4294967295"),
         _estimate(_lines(VALUES, replace=("6.0", "5_5")), name="value with an underscore",
                   message=r"line 9, column 'value': '5_5' is not a finite number"),
         _estimate(_lines(VALUES, replace=("6.0", "1e308")), name="value beyond float32",
@@ -203,6 +230,33 @@ def cases() -> list[Case]:
         _demo("generation.guidance_scale=.nan", name="guidance scale NaN",
               message=r"generation.guidance_scale must be a finite number, got nan"),
         _demo("data.corrupted=[nobody]", name="planting names an unknown contributor", message=r"nobody"),
+        # ---- the objects a config builds: checked before any model is trained, loaded or sampled
+        _demo("utilities=[fid, quality]", name="utilities a list",
+              message=r"config `utilities` must map each name to a ContributorMetric .* got list"),
+        _demo("utilities.fid.class_path=surrogateshap.metrics.ContributorFIDD", name="utility class_path typo",
+              message=r"config\.utilities\.fid: class_path 'surrogateshap\.metrics\.ContributorFIDD': 'surrogateshap\."
+                      r"metrics' has no attribute 'ContributorFIDD' \(did you mean 'ContributorFID'\?\)"),
+        _demo(name="utility init argument typo",
+              config=_digits_config(("      feature: embedding\n", "      featur: embedding\n")),
+              message=r"config\.utilities\.fid\.init_args: surrogateshap\.metrics\.ContributorFID takes no "
+                      r"argument\(s\) \['featur'\]"),
+        _demo("generation.extractors.embedding.class_path=surrogateshap.examples.digits.DigitsExtractr",
+              name="extractor class_path typo", message=r"config\.generation\.extractors\.embedding: class_path .*"
+              r"has no attribute 'DigitsExtractr' \(did you mean 'DigitsExtractor'\?\)"),
+        _demo("roles=[a, b]", name="roles a list", message=r"config `roles` must map contributor ids to role names"),
+        _demo(name="v_empty a word", config=_digits_config(_ADD_V_EMPTY("{fid: base_model}")),
+              message=r"v_empty\.fid must be a finite number, got 'base_model'"),
+        _demo(name="v_empty for an unknown utility", config=_digits_config(_ADD_V_EMPTY("{fdi: 3}")),
+              message=r"v_empty names unknown utilities \['fdi'\]"),
+        _demo("trainer.accelerator=gpu", name="accelerator this machine lacks",
+              message=r"trainer section: Lightning refuses these arguments: .*(not available|no GPU|CUDA|gpu)"),
+        _demo(name="unknown precision",
+              config=_digits_config(("  accelerator: cpu", "  accelerator: cpu\n  precision: 17")),
+              message=r"trainer section: Lightning refuses these arguments: Precision 17 is invalid"),
+        _demo('data.corrupted="digit1_b"', name="planting list written as a string",
+              message=r"corrupted must be a list of contributor ids, got the string 'digit1_b' \(write \[digit1_b\]\)"),
+        _demo("seed=1180591620717411303424", name="seed beyond 2\*\*32",
+              message=r"seed must be an integer from 0 to 4294967295 \(2\*\*32 - 1\), got 1180591620717411303424"),
         Case("demo --config missing", ["demo", "--config", "{tmp}/none.yaml", "--out", "{tmp}/out"],
              r"config file \S+none\.yaml does not exist"),
         _demo(name="config key given twice", config=_digits_config(("  budget: 256", "  budget: 256\n  budget: 64")),
@@ -218,6 +272,10 @@ def cases() -> list[Case]:
                    message=r"meta\.csv line 4: byte 0xf6 is not UTF-8"),
         _attribute(META.replace("e2,alice,1", "e2,alice,one"), name="metadata label not an integer",
                    message=r"line 3: label 'one' is not an integer"),
+        _attribute(META.replace("e2,alice,1", "e2,alice,\u00b2"), name="metadata label a superscript digit",
+                   message=r"line 3: label '\u00b2' is not an integer"),
+        _attribute('[{"example_id": "e1", "contributor": "alice", "label": 0}]\n', name="metadata JSON array",
+                   message=r"meta\.json holds a JSON array; metadata is JSON Lines", meta_name="meta.json"),
         _attribute("", name="metadata empty", message=r"meta\.csv is empty"),
         _attribute('{"example_id": "e1", "contributor": "alice", "label": NaN}\n', name="metadata JSONL NaN label",
                    message=r"line 1: not valid JSON \(NaN is not a JSON value\)", meta_name="meta.jsonl"),
@@ -228,12 +286,27 @@ def cases() -> list[Case]:
              out="run", keep={"x.txt": "x"}),
         Case("report of a corrupt attribution.json", ["report", "--from", "{tmp}/run"], r"is not valid JSON",
              out="run", keep={"attribution.json": "{"}),
+        Case("report of an attribution.json with NaN", ["report", "--from", "{tmp}/run"],
+             r"attribution\.json: holds NaN, which is not a JSON number", out="run",
+             keep={"attribution.json": '{"method": "exact", "utilities": {"u": {"v_full": NaN}}}'}),
+        Case("report of an attribution.json with 1e400", ["report", "--from", "{tmp}/run"],
+             r"attribution\.json: holds 1e400, which overflows a float", out="run",
+             keep={"attribution.json": '{"method": "exact", "utilities": {"u": {"v_full": 1e400}}}'}),
+        Case("report of a document missing its keys", ["report", "--from", "{tmp}/run"],
+             r"is not a valid attribution document \(\d+ problem\(s\)\): document: '\w+' is a required property",
+             out="run", keep={"attribution.json": '{"method": "exact"}'}),
         Case("retrain coalitions missing", ["retrain", "--coalitions", "{tmp}/none.csv", "--out", "{tmp}/out"],
              r"coalitions file \S+none\.csv does not exist"),
         Case("retrain coalition mask 3", ["retrain", "--coalitions", "{tmp}/c.csv", "--out", "{tmp}/out"],
              r"line 2, column 'digit0_a': '3' is not 0 or 1",
              {"c.csv": "coalition," + ",".join(f"digit{d}_{x}" for d in range(10) for x in "ab") + "\n"
               + "s0," + ",".join(["3"] + ["0"] * 19) + "\n"}),
+        Case("retrain over a corrupt retrain_settings.json", _RETRAIN, r"retraining settings file \S+retrain_settings"
+             r"\.json is not valid JSON .* restore it, or give another --out folder", {"c.csv": _RETRAIN_ONE},
+             keep={"retrain_settings.json": "{"}),
+        Case("retrain over a retrain.csv without its coalition column", _RETRAIN,
+             r"retraining results file \S+retrain\.csv has no 'coalition' column", {"c.csv": _RETRAIN_ONE},
+             keep={"retrain_settings.json": '{"max_steps": null, "train_seed": null}\n', "retrain.csv": "a,b\n1,2\n"}),
         Case("retrain coalition name outside --out", ["retrain", "--coalitions", "{tmp}/c.csv", "--out", "{tmp}/out"],
              r"coalition name '\.\./escape' would not be a folder inside --out",
              {"c.csv": "coalition," + ",".join(f"digit{d}_{x}" for d in range(10) for x in "ab") + "\n"

@@ -13,7 +13,16 @@ from test_extractors import FakeInception
 from tiny_pipelines import save_random_lora, save_tiny_flux, save_tiny_sd, tiny_flux_pipeline, tiny_sd_pipeline
 from torch import nn
 
-from surrogateshap.config import ConfigError, check_paths, instantiate, load_config, missing_paths, resolve_target
+from surrogateshap.config import (
+    METRIC_SETTINGS,
+    ConfigError,
+    check_buildable,
+    check_paths,
+    instantiate,
+    load_config,
+    missing_paths,
+    resolve_target,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -94,9 +103,10 @@ def test_cifar20_resolves_and_generates(tmp_path):
     from surrogateshap.generation import SamplingPlan, generate_bank
     from surrogateshap.generation.backends.ddpm import ClassConditionalDDPM
 
-    raw = yaml.safe_load((CONFIGS / "cifar20.yaml").read_text())
-    names = raw["contributor_names"]
-    assert len(names) == 20 and names[0] == "lamp" and names[-1] == "table"
+    names = ["lamp", "lawn_mower", "leopard", "lion", "lizard", "otter", "palm_tree", "pear", "pickup_truck",
+             "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "squirrel", "streetcar", "sunflower",
+             "sweet_pepper", "table"]  # as the config's comment lists them
+    assert ", ".join(names[:5]) in (CONFIGS / "cifar20.yaml").read_text()
     torch.manual_seed(0)
     unet = UNet2DModel(
         sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
@@ -175,10 +185,10 @@ def test_artbench_sd_resolves(tmp_path):
     assert registry.condition_kind == "caption" and len(registry.contributor_ids) == 3
     assert isinstance(instantiate(gen["extractors"])["aesthetic"], AestheticScorer)
     assert isinstance(instantiate(config["utilities"])["aesthetic"], ContributorAestheticScore)
-    # the base-model bank for v(empty): same node, base_model switched on
-    gen["backend"]["init_args"]["base_model"] = True
-    base = instantiate(gen["backend"])
-    assert base.base_model and base.lora_path is None
+    # the base-model bank for v(empty): the `base` section, the same pipeline without the LoRA
+    base = instantiate(config["base"]["backend"], "config.base.backend")
+    assert isinstance(base, StableDiffusion) and base.base_model and base.lora_path is None
+    assert base.prompts(["Paul Gauguin"]) == backend.prompts(["Paul Gauguin"])
     # a missing LoRA file is named, with where it was configured
     gen["backend"]["init_args"].update(base_model=False, lora_path=str(tmp_path / "gone.safetensors"))
     with pytest.raises(FileNotFoundError, match=r"config.generation.backend.*gone.safetensors"):
@@ -265,3 +275,59 @@ def test_t2i_backend_arguments_are_checked_through_their_base_class(backend):
             "init_args": {"model_path": "weights/sd", "lora_scal": 0.5}}
     with pytest.raises(ConfigError, match=r"takes no argument\(s\) \['lora_scal'\].*lora_scale"):
         instantiate(node, "config.generation.backend")
+
+
+@pytest.mark.parametrize("name", ["digits", "digits_shared", "cifar20", "artbench_sd", "fashion_flux"])
+def test_shipped_attribution_configs_pass_the_checks_made_before_any_model_loads(name):
+    """Every class a shipped config names imports and takes its init_args; v_empty is covered."""
+    from surrogateshap.attribution import check_v_empty
+    from surrogateshap.pipeline import attribute_sections
+
+    sections = {**attribute_sections(), "data": None, "training": None}
+    config = load_config(CONFIGS / f"{name}.yaml", sections=sections)
+    for key in ("contributors", "generation", "utilities", "base", "roles"):
+        check_buildable(config.get(key), f"config.{key}")
+    check_v_empty(list(config["utilities"]), config.get("v_empty"), has_base="base" in config)
+
+
+def test_check_buildable_names_the_node_and_builds_nothing(tmp_path):
+    check_buildable({"class_path": "numpy.load", "init_args": {"file": str(tmp_path / "never_read.npy")}})
+    with pytest.raises(ConfigError, match=r"config\.u\.m: class_path 'torch\.nn\.Linaer'.*did you mean 'Linear'"):
+        check_buildable({"m": {"class_path": "torch.nn.Linaer"}}, "config.u")
+    with pytest.raises(ConfigError, match=r"config\.x\.init_args\.inner: class_path 'torch\.nn\.Nope'"):
+        check_buildable({"class_path": "torch.nn.Sequential", "init_args": {"inner": {"class_path": "torch.nn.Nope"}}},
+                        "config.x")
+    # a ContributorMetric forwards **kwargs to torchmetrics' Metric: only Metric's settings get through
+    fid = {"class_path": "surrogateshap.metrics.ContributorMean", "init_args": {"feature": "s", "compute_on_cpu": True}}
+    check_buildable(fid)
+    fid["init_args"]["featur"] = "s"
+    with pytest.raises(ConfigError, match=r"takes no argument\(s\) \['featur'\]"):
+        check_buildable(fid)
+
+
+def test_metric_settings_are_the_ones_torchmetrics_accepts():
+    """METRIC_SETTINGS mirrors torchmetrics' Metric: each is accepted, anything else refused."""
+    from surrogateshap.metrics import ContributorMean
+
+    defaults = {"compute_on_cpu": False, "dist_sync_on_step": False, "process_group": None, "dist_sync_fn": None,
+                "distributed_available_fn": None, "sync_on_compute": True, "compute_with_cache": True}
+    assert set(defaults) == set(METRIC_SETTINGS)
+    ContributorMean(feature="s", **defaults)
+    with pytest.raises(ValueError, match="Unexpected keyword arguments: `?featur"):
+        ContributorMean(feature="s", featur="s")
+
+
+def test_configs_that_expand_exponentially_are_refused_quickly(tmp_path):
+    """YAML aliases of aliases and ${...} of ${...} are refused before they fill the memory."""
+    aliases = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    (tmp_path / "aliases.yaml").write_text(aliases)
+    with pytest.raises(ConfigError, match=r"aliases\.yaml holds more than 100,000 values"):
+        load_config(tmp_path / "aliases.yaml")
+    refs = "s0: xxxxxxxxxx\n" + "".join(f's{i}: "${{s{i - 1}}}${{s{i - 1}}}"\n' for i in range(1, 40))
+    (tmp_path / "refs.yaml").write_text(refs)
+    with pytest.raises(ConfigError, match=r"refs\.yaml expands to more than 100,000 values"):
+        load_config(tmp_path / "refs.yaml")
+    # sharing that stays small is fine
+    (tmp_path / "ok.yaml").write_text("a: &a [1, 2]\nb: *a\nc: ${a}\nd: '${b}-${c}'\n")
+    assert load_config(tmp_path / "ok.yaml")["d"] == "[1, 2]-[1, 2]"

@@ -274,7 +274,7 @@ def test_estimator_settings_are_checked_when_made_and_hashable():
     assert hash(settings) == hash(EstimatorSettings(method="exact", options={"interactions": True}))
     assert settings != EstimatorSettings(method="exact", options={"interactions": True})
     assert settings.resolved_budget(10) is None and EstimatorSettings().resolved_budget(5) == 32
-    with pytest.raises(ValueError, match="seed must be an integer of at least 0"):
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to"):
         EstimatorSettings(method="exact", seed=-1)  # exact takes no seed, but the held-out draw does
     with pytest.raises(ValueError, match="kernelshap sampling must be one of"):
         EstimatorSettings(method="kernelshap", options={"sampling": "lavarage"})

@@ -126,7 +126,7 @@ def test_ctrl_c_during_estimation_is_one_line_exit_130_and_no_output(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert status == 130
     assert err == "error: stopped by SIGINT; files already written are complete: rerun the same command."
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # the folder the run created is removed, as nothing was written
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 

@@ -13,7 +13,14 @@
 """
 
 from .document import UtilityResult, attribution_document
-from .service import AttributionResult, attribute_bank, contributor_entries, holdout_coalitions, resolve_v_empty
+from .service import (
+    AttributionResult,
+    attribute_bank,
+    check_v_empty,
+    contributor_entries,
+    holdout_coalitions,
+    resolve_v_empty,
+)
 from .settings import EstimatorSettings
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "UtilityResult",
     "attribute_bank",
     "attribution_document",
+    "check_v_empty",
     "contributor_entries",
     "holdout_coalitions",
     "resolve_v_empty",

@@ -26,7 +26,8 @@ from ..responsibility import MembershipSpec
 from .document import UtilityResult, attribution_document
 from .settings import EstimatorSettings
 
-__all__ = ["AttributionResult", "attribute_bank", "contributor_entries", "holdout_coalitions", "resolve_v_empty"]
+__all__ = ["AttributionResult", "attribute_bank", "check_v_empty", "contributor_entries", "holdout_coalitions",
+           "resolve_v_empty"]
 
 
 def holdout_coalitions(n_players: int, n_holdout: int, seed: int) -> np.ndarray:
@@ -43,20 +44,18 @@ def holdout_coalitions(n_players: int, n_holdout: int, seed: int) -> np.ndarray:
     return masks[masks.any(axis=1) & ~masks.all(axis=1)]
 
 
-def resolve_v_empty(
-    utilities: Sequence[str],
-    v_empty: float | Mapping[str, float] | None = None,
-    base_bank: ContributorBank | None = None,
-) -> dict[str, float | ContributorBank]:
-    """Each utility's empty-coalition value: a number from ``v_empty`` (one for all, or name -> number), else
-    the bank of the base model (before fine-tuning, or the untrained network), which measures it.
+def check_v_empty(
+    utilities: Sequence[str], v_empty: float | Mapping[str, float] | None, has_base: bool
+) -> dict[str, float]:
+    """The ``v_empty`` numbers given, checked: finite numbers, for known utilities, and every utility
+    covered unless a base model's bank will measure the rest (``has_base``).
 
-    >>> resolve_v_empty(["fid", "quality"], 0.0)
-    {'fid': 0.0, 'quality': 0.0}
-    >>> resolve_v_empty(["fid", "quality"], {"fid": 300.0})
+    >>> check_v_empty(["fid", "quality"], {"fid": 300}, has_base=True)
+    {'fid': 300.0}
+    >>> check_v_empty(["fid"], {"fid": "base_model"}, has_base=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: no v_empty for utilities ['quality']: ...
+    ValueError: v_empty.fid must be a finite number, got 'base_model'; ...
     """
     names = list(utilities)
     if v_empty is not None and not isinstance(v_empty, Mapping):
@@ -65,13 +64,39 @@ def resolve_v_empty(
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise ValueError(f"v_empty names unknown utilities {unknown}; the utilities are {sorted(names)}.")
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ValueError(
+                f"v_empty.{name} must be a finite number, got {value!r}; to measure it with the base model, leave "
+                "the utility out of v_empty and give a `base` section (a backend of the base model)."
+            )
     missing = [name for name in names if name not in given]
-    if missing and base_bank is None:
+    if missing and not has_base:
         raise ValueError(
             f"no v_empty for utilities {missing}: give v_empty (a number, or name -> number) or a bank of the base "
             "model (in a config: a `base` section), which measures the empty coalition."
         )
-    return {name: float(given[name]) if name in given else base_bank for name in names}
+    return {name: float(value) for name, value in given.items()}
+
+
+def resolve_v_empty(
+    utilities: Sequence[str],
+    v_empty: float | Mapping[str, float] | None = None,
+    base_bank: ContributorBank | None = None,
+) -> dict[str, float | ContributorBank]:
+    """Each utility's empty-coalition value: a number from ``v_empty`` (one for all, or name -> number), else
+    the bank of the base model (before fine-tuning, or the untrained network), which measures it
+    (checked by :func:`check_v_empty`).
+
+    >>> resolve_v_empty(["fid", "quality"], 0.0)
+    {'fid': 0.0, 'quality': 0.0}
+    >>> resolve_v_empty(["fid", "quality"], {"fid": 300.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: no v_empty for utilities ['quality']: ...
+    """
+    given = check_v_empty(utilities, v_empty, base_bank is not None)
+    return {name: given.get(name, base_bank) for name in utilities}
 
 
 def contributor_entries(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..checks import check_int
+from ..checks import check_int, check_seed
 from ..estimators import Estimator, SamplingEstimator, make_estimator
 
 __all__ = ["EstimatorSettings"]
@@ -53,7 +53,7 @@ class EstimatorSettings:
         if not isinstance(self.options, Mapping):
             raise ValueError(f"estimator options must be a mapping of settings, got {type(self.options).__name__}.")
         object.__setattr__(self, "options", dict(self.options))
-        check_int(self.seed, "seed", 0)  # also seeds the held-out coalitions, for methods that take no seed
+        check_seed(self.seed)  # also seeds the held-out coalitions, for methods that take no seed
         check_int(self.n_holdout, "n_holdout", 0)
         check_int(self.n_jobs, "n_jobs", 1)
         self.estimator()  # refuses an unknown method, option or a bad value now

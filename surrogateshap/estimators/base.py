@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..checks import check_budget, check_int
+from ..checks import check_budget, check_seed
 from ..coalitions import CoalitionSample, sample_coalitions
 from ..games import CachedGame, n_players_of
 from .result import Attribution
@@ -114,7 +114,7 @@ class Estimator(BaseEstimator):
         if "budget" in self.param_names():
             check_budget(self.budget)
         if "seed" in self.param_names():
-            check_int(self.seed, "seed", 0)
+            check_seed(self.seed)
         self._check()
         return self
 

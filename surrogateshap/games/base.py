@@ -89,6 +89,9 @@ def evaluate(game: object, masks: np.ndarray) -> np.ndarray:
     if masks.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
     raw = game(masks)
+    if np.iscomplexobj(raw):
+        raise ValueError(f"{type(game).__name__} returned complex values; a game must return real numbers "
+                         "(take .real or abs() in the utility if that is what it means).")
     values = np.asarray(raw, dtype=np.float64)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
@@ -118,8 +121,10 @@ class FunctionGame:
     """
 
     def __init__(self, fn, n_players: int) -> None:
+        if not callable(fn):
+            raise TypeError(f"FunctionGame needs a function of the masks, got {type(fn).__name__}.")
         self.fn = fn
-        self.n_players = int(n_players)
+        self.n_players = check_int(n_players, "n_players", 1)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         return self.fn(masks)

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SamplingPlan": ".plan",
     "SubsetConditionedGenerator": ".module",
     "bank_config": ".plan",
+    "check_trainer_arguments": ".run",
     "collate_plan_rows": ".plan",
     "generate_bank": ".run",
     "sample_seed": ".plan",
@@ -38,6 +39,7 @@ __all__ = [
     "SamplingPlan",
     "SubsetConditionedGenerator",
     "bank_config",
+    "check_trainer_arguments",
     "collate_plan_rows",
     "generate_bank",
     "sample_seed",
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .module import SubsetConditionedGenerator
     from .plan import RankShardSampler, SamplingPlan, bank_config, collate_plan_rows, sample_seed, stable_int
     from .protocols import BackendProvider, DescribesGeneration
-    from .run import generate_bank
+    from .run import check_trainer_arguments, generate_bank
     from .sources import ImageFolderSource
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
-from ..checks import check_int
+from ..checks import check_int, check_seed
 from ..contributors import ContributorRegistry
 from ..membership import ConditionUnits, condition_units
 
@@ -74,7 +74,7 @@ class SamplingPlan(Dataset):
         seed: int = 0,
         per_unit: bool = False,
     ) -> None:
-        self.seed = check_int(seed, "seed", 0)
+        self.seed = check_seed(seed)
         self.units: ConditionUnits | None = condition_units(registry) if per_unit else None
         registry = registry if self.units is None else self.units.registry
         self.registry = registry

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
 from ..bank import ContributorBank
@@ -17,7 +19,7 @@ from .backends.base import GenerationBackend
 from .module import SubsetConditionedGenerator
 from .plan import RankShardSampler, SamplingPlan, bank_config, collate_plan_rows
 
-__all__ = ["generate_bank"]
+__all__ = ["check_trainer_arguments", "generate_bank"]
 
 #: Trainer settings for inference; ``trainer_kwargs`` override them.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -31,6 +33,38 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 # generate_bank shards the rows over processes itself (RankShardSampler): Lightning's predict sampler
 # refuses a rank without rows, which a resumed run with fewer rows left than processes needs.
 _FORCED = {"use_distributed_sampler": False}
+
+
+def check_trainer_arguments(trainer_kwargs: Mapping[str, Any] | None, where: str = "trainer section") -> None:
+    """Refuse, before any model is loaded, Trainer arguments that ``generate_bank`` could not use: a
+    value Lightning rejects (an accelerator this machine lacks, an unknown precision) or one that
+    ``generate_bank`` sets itself. Builds the Trainer once and throws it away (a fraction of a second).
+
+    >>> check_trainer_arguments({"accelerator": "cpu"})
+    >>> check_trainer_arguments({"precision": 17})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: trainer section: Lightning refuses these arguments: Precision 17 is invalid. ...
+    """
+    _check_not_forced(trainer_kwargs, where)
+    quiet = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the throw-away Trainer's "GPU available: ..." lines
+    try:
+        pl.Trainer(**{**TRAINER_DEFAULTS, **dict(trainer_kwargs or {}), **_FORCED, "enable_progress_bar": False})
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
+        first = " ".join(str(err).split())
+        raise ValueError(f"{where}: Lightning refuses these arguments: {first} Fix the `trainer` section "
+                         "(e.g. accelerator: cpu).") from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _check_not_forced(trainer_kwargs: Mapping[str, Any] | None, where: str) -> None:
+    forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
+    if forced:
+        raise ValueError(f"{where}: generate_bank sets {_FORCED} itself (each plan row goes to one process); "
+                         f"remove {sorted(forced)}.")
 
 
 def generate_bank(
@@ -73,9 +107,7 @@ def generate_bank(
     writer = BankWriter(out_dir, plan, config=full_config)
     rows = writer.remaining()
     if len(rows):
-        forced = {k: v for k, v in (trainer_kwargs or {}).items() if k in _FORCED and v != _FORCED[k]}
-        if forced:
-            raise ValueError(f"generate_bank sets {_FORCED} itself (each plan row goes to one process); got {forced}.")
+        _check_not_forced(trainer_kwargs, "generate_bank's trainer_kwargs")
         kwargs = {**TRAINER_DEFAULTS, **dict(trainer_kwargs or {}), **_FORCED}
         kwargs["callbacks"] = [writer, *callbacks, *kwargs.get("callbacks", [])]
         trainer = pl.Trainer(**kwargs)

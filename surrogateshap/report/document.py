@@ -45,6 +45,19 @@ def validate_attribution_document(doc: Mapping[str, Any]) -> None:
 
     Raises ValueError listing every problem found, one per line.
     """
+    problems = attribution_document_problems(doc)
+    if problems:
+        raise ValueError(
+            f"invalid attribution document ({len(problems)} problem(s)):\n" + "\n".join(f"- {p}" for p in problems)
+        )
+
+
+def attribution_document_problems(doc: Any) -> list[str]:
+    """Every problem :func:`validate_attribution_document` would raise, one string each (empty: valid).
+
+    >>> attribution_document_problems({"schema_version": 1})[:1]  # doctest: +ELLIPSIS
+    ["document: 'contributors' is a required property"]
+    """
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(attribution_schema())
@@ -54,10 +67,7 @@ def validate_attribution_document(doc: Mapping[str, Any]) -> None:
     ]
     if isinstance(doc, Mapping):
         problems += _semantic_problems(doc)
-    if problems:
-        raise ValueError(
-            f"invalid attribution document ({len(problems)} problem(s)):\n" + "\n".join(f"- {p}" for p in problems)
-        )
+    return problems
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -125,16 +135,33 @@ def load_attribution_document(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises ValueError (with every problem) when the file is not a valid attribution document.
     """
+    from ..tables import read_text
+
     path = Path(path)
+    fix = "Rewrite it with the run that made it (or restore it), or edit the named entries."
+    text = read_text(path, "attribution document", fix)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
-    try:
-        validate_attribution_document(doc)
+        raise ValueError(f"{path} is not valid JSON: {err}. {fix}") from None
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
+        raise ValueError(f"{path}: {err}. {fix}") from None
+    problems = attribution_document_problems(doc)
+    if problems:
+        listed = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+        raise ValueError(f"{path} is not a valid attribution document ({len(problems)} problem(s)): {listed}. {fix}")
     return doc
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"holds {constant}, which is not a JSON number (a finite number or null is)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"holds {text}, which overflows a float (a finite number or null is expected)")
+    return value
 
 
 def scalar_metrics(doc: Mapping[str, Any]) -> dict[str, float]:

@@ -70,9 +70,13 @@ class DigitsPlanting:
     condition: Literal["contributor", "digit"] = "contributor"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "corrupted", tuple(str(c) for c in self.corrupted))
-        object.__setattr__(self, "marker", tuple(str(c) for c in self.marker))
         problems = []
+        for role in ("corrupted", "marker"):
+            ids = getattr(self, role)
+            if isinstance(ids, str):  # a list written as one string would be split into characters
+                problems.append(f"{role} must be a list of contributor ids, got the string {ids!r} (write [{ids}])")
+                ids = ()
+            object.__setattr__(self, role, tuple(str(c) for c in ids))
         if not (isinstance(self.contributors_per_class, int) and 1 <= self.contributors_per_class <= 26):
             problems.append(f"contributors_per_class must be an integer in 1..26, got {self.contributors_per_class!r}")
         if not 0.0 < float(self.holdout_fraction) < 0.9:

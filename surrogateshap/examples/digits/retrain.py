@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from ...bank import ContributorBank
-from ...checks import check_int
+from ...checks import check_int, check_seed
 from ...coalitions import read_coalitions
 from ...io import atomic_write_text, check_output_folder, output_lock
+from ...tables import read_csv_table, read_text
 
 __all__ = ["RESULTS_FILE", "SETTINGS_FILE", "retrain_coalition", "run_retraining"]
 
@@ -131,8 +132,13 @@ def retrain_coalition(
 
 def _check_settings(path: Path, settings: dict[str, Any]) -> None:
     """Record the retraining settings of a folder, or refuse a rerun with different ones."""
-    if path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
+    if path.exists():
+        text = read_text(path, "retraining settings file")
+        try:
+            recorded = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"retraining settings file {path} is not valid JSON ({err}); it records the settings "
+                             f"of the retrains in {path.parent}: restore it, or give another --out folder.") from None
         if recorded != settings:
             raise ValueError(
                 f"{path.parent} holds retrains with settings {recorded}, not {settings}; rerun with those "
@@ -140,6 +146,15 @@ def _check_settings(path: Path, settings: dict[str, Any]) -> None:
             )
     else:
         atomic_write_text(path, json.dumps(settings) + "\n")
+
+
+def _finished_results(path: Path) -> pd.DataFrame:
+    """The rows of an earlier run's ``retrain.csv`` (checked: a table with a ``coalition`` column)."""
+    fix = f"it holds the finished retrains of {path.parent}: restore it, or move it away to retrain all coalitions."
+    table = read_csv_table(path, "retraining results file", fix)
+    if "coalition" not in table.header:
+        raise ValueError(f"retraining results file {path} has no 'coalition' column; {fix}")
+    return pd.read_csv(path, dtype={"coalition": str})
 
 
 def _share_threads(threads: int) -> None:
@@ -172,7 +187,7 @@ def run_retraining(
     if max_steps is not None:
         check_int(max_steps, "max_steps", 1)
     if train_seed is not None:
-        check_int(train_seed, "train_seed", 0)
+        check_seed(train_seed, "train_seed")
     out = check_output_folder(out_dir)
     ids = instantiate(config["contributors"], "config.contributors").contributor_ids
     names, masks = read_coalitions(coalitions, ids)
@@ -194,7 +209,7 @@ def _retrain_all(config: Mapping[str, Any], names: list[str], masks: np.ndarray,
 
     _check_settings(out / SETTINGS_FILE, {"max_steps": max_steps, "train_seed": train_seed})
     results = out / RESULTS_FILE
-    done = pd.read_csv(results, dtype={"coalition": str}) if results.is_file() else pd.DataFrame()
+    done = _finished_results(results) if results.exists() else pd.DataFrame()
     finished = set(done["coalition"]) if len(done) else set()
     rows = done.to_dict("records") if len(done) else []
     todo = [(name, mask) for name, mask in zip(names, masks) if name not in finished]
