@@ -44,6 +44,7 @@ class SavePretrained(pl.Callback):
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.dirpath.name}.", dir=self.dirpath.parent))
         try:
             pl_module.save_pretrained(tmp)
+            _apply_umask(tmp)
             datamodule = trainer.datamodule
             record = {
                 "module": type(pl_module).__qualname__,
@@ -62,6 +63,16 @@ class SavePretrained(pl.Callback):
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
+
+
+def _apply_umask(folder: Path) -> None:
+    """Give ``folder`` and what it holds the modes the user's umask gives new files (mkdtemp made it 0700)."""
+    from surrogateshap.io import current_umask
+
+    mask = current_umask()
+    folder.chmod(0o777 & ~mask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _seed() -> int | None:

@@ -3,6 +3,7 @@
 from .aesthetic import AestheticScorer, ContributorAestheticScore, LaionAestheticMLP, load_aesthetic_head
 from .base import ContributorMetric, MissingSamplesError, membership_matrix
 from .cluster_entropy import ContributorClusterEntropy, fit_ward_centers
+from .correlation import ContributorCorrelation
 from .extractors import CleanFIDInception, HFImageEmbedding
 from .fid import ContributorFID, frechet_distance_batch, load_reference_statistics, save_reference_statistics
 from .inception_score import ContributorInceptionScore
@@ -17,6 +18,7 @@ __all__ = [
     "CleanFIDInception",
     "ContributorAestheticScore",
     "ContributorClusterEntropy",
+    "ContributorCorrelation",
     "ContributorFID",
     "ContributorInceptionScore",
     "ContributorMean",

@@ -11,12 +11,12 @@ ValueError: budget must be an integer of at least 2, got 2.5.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SEED", "check_budget", "check_int", "check_seed", "did_you_mean", "is_int"]
+__all__ = ["MAX_SEED", "check_budget", "check_coalition", "check_int", "check_seed", "did_you_mean", "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -63,6 +63,28 @@ def check_seed(value: Any, name: str = "seed") -> int:
     if not is_int(value) or not 0 <= value <= MAX_SEED:
         raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {value!r}.")
     return int(value)
+
+
+def check_coalition(
+    members: Iterable[Any] | None, valid: Sequence[str], what: str = "contributors"
+) -> list[str] | None:
+    """A coalition given by ids (None stays None) as a list of strings, or a ValueError naming unknown ids.
+
+    >>> check_coalition(["b"], ["a", "b"])
+    ['b']
+    >>> check_coalition(["z"], ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    ValueError: contributors must be a non-empty subset of ['a', 'b']; unknown ['z'].
+    """
+    if members is None:
+        return None
+    chosen = [str(m) for m in members]
+    unknown = sorted(set(chosen) - set(valid))
+    if unknown or not chosen:
+        shown = list(valid) if len(valid) <= 6 else [*valid[:3], "...", valid[-1]]
+        raise ValueError(f"{what} must be a non-empty subset of {shown}; unknown {unknown[:5]}.")
+    return chosen
 
 
 def check_budget(budget: Any) -> int | None:

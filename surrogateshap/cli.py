@@ -1,6 +1,7 @@
 """The ``surrogateshap`` command line.
 
-- ``surrogateshap demo --out DIR``: the embedded digits setting, offline on a CPU (shipped models).
+- ``surrogateshap demo --out DIR [--setting artists]``: an embedded setting, offline on a CPU (shipped models):
+  the class-conditional digits DDPM, or the artists' text-to-image model (Stable Diffusion layout + LoRA).
 - ``surrogateshap attribute --config FILE --out DIR``: any configured setting (``configs/*.yaml``).
 - ``surrogateshap estimate --values FILE.csv --out DIR``: attribute coalitions whose values were
   computed elsewhere (retraining runs, an external pipeline): one 0/1 column per contributor and a
@@ -63,15 +64,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="the embedded digits demo: planted contributors, shipped models, all outputs.",
-        description="Generate the digits bank with the shipped DDPM (and a bank of the untrained network for "
-        "v_empty), attribute FID, Inception Score, quality, diversity and marker rate with SurrogateSHAP, and "
-        "write attribution.json/.csv, plots, report.md and a W&B run. Rerunning resumes generation.",
+        help="an embedded setting (planted contributors, shipped models, all outputs): digits or artists.",
+        description="digits (default): generate the digits bank with the shipped class-conditional DDPM (and a "
+        "bank of the untrained network for v_empty), attribute FID, Inception Score, quality, diversity and marker "
+        "rate. artists: the shipped text-to-image model (Stable Diffusion layout + LoRA) prompted with 40 artists' "
+        "captions (the base model for v_empty), attributing quality, FID, cluster diversity and a spurious "
+        "correlation. Both write attribution.json/.csv, plots, report.md and a W&B run; rerunning resumes "
+        "generation.",
     )
     demo.add_argument("--out", required=True, type=Path, help="output folder (created if missing).")
+    demo.add_argument("--setting", choices=["digits", "artists"], default="digits",
+                      help="which embedded setting (default digits).")
     demo.add_argument("--config", type=Path, default=None,
-                      help="a digits config with another planting (default: the shipped configs/digits.yaml); "
-                      "a planting the shipped DDPM was not trained on trains one first, cached under OUT/models.")
+                      help="a config of that setting with another planting (default: the shipped configs/digits.yaml "
+                      "or configs/artists_sd.yaml); a digits planting the shipped DDPM was not trained on trains one "
+                      "first, cached under OUT/models.")
     _add_common(demo)
 
     att = sub.add_parser(
@@ -150,7 +157,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _run_setting(args: argparse.Namespace) -> None:
     if args.command == "demo":
-        from .examples.digits.demo import run_demo
+        if args.setting == "artists":
+            from .examples.artists.demo import run_demo
+        else:
+            from .examples.digits.demo import run_demo
 
         run = run_demo(args.out, args.config, args.overrides, progress=not args.no_progress,
                        use_wandb=False if args.no_wandb else None)

@@ -277,7 +277,7 @@ def test_t2i_backend_arguments_are_checked_through_their_base_class(backend):
         instantiate(node, "config.generation.backend")
 
 
-@pytest.mark.parametrize("name", ["digits", "digits_shared", "cifar20", "artbench_sd", "fashion_flux"])
+@pytest.mark.parametrize("name", ["digits", "digits_shared", "cifar20", "artbench_sd", "fashion_flux", "artists_sd"])
 def test_shipped_attribution_configs_pass_the_checks_made_before_any_model_loads(name):
     """Every class a shipped config names imports and takes its init_args; v_empty is covered."""
     from surrogateshap.attribution import check_v_empty

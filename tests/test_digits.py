@@ -156,5 +156,11 @@ def test_diffusion_training_step_and_export(tmp_path):
     assert backend.num_labels == 3
     torch.testing.assert_close(backend.unet.conv_in.weight, model.ema.module.conv_in.weight)
     assert (tmp_path / "ddpm" / "training.json").is_file()
+    # the folder gets the modes the umask gives new files (mkdtemp's 0700 is not kept)
+    from surrogateshap.io import current_umask
+
+    mask = current_umask()
+    assert (tmp_path / "ddpm").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (tmp_path / "ddpm" / "training.json").stat().st_mode & 0o777 == 0o666 & ~mask
     images = backend.generate([0, 2], [torch.Generator().manual_seed(s) for s in (1, 2)], 1.5, 3)
     assert images.shape == (2, 3, 8, 8) and 0 <= images.min() and images.max() <= 1

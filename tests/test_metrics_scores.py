@@ -305,3 +305,47 @@ def test_rejected_batch_leaves_the_metric_untouched() -> None:
         metric.update(torch.tensor([[0.5, 0.5, 0.5]]), torch.tensor([0]))
     for key, value in metric.metric_state.items():
         torch.testing.assert_close(value, before[key])
+
+
+# --- correlation (the spurious-correlation audit) -------------------------------------------------
+
+
+def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """np.cov with aweights (independent formula): the weighted Pearson correlation, 0 without variance."""
+    cov = np.cov(np.stack([x, y]), aweights=w, ddof=0)
+    if cov[0, 0] <= 1e-12 or cov[1, 1] <= 1e-12:
+        return 0.0
+    return float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_correlation_equals_the_pooled_weighted_pearson(soft) -> None:
+    from surrogateshap.metrics import ContributorCorrelation
+
+    rng = np.random.default_rng(3)
+    n, c = 90, 5
+    ids = rng.integers(0, c, n)
+    member = rng.dirichlet(np.full(c, 0.5), size=n) if soft else one_hot(ids, c)
+    marker = (rng.random(n) < 0.3).astype(float)
+    subject = np.clip(0.6 * marker + 0.4 * rng.random(n), 0, 1)  # correlated with the marker
+    metric = ContributorCorrelation(feature="pair", num_contributors=c)
+    for part in np.array_split(np.arange(n), 4):
+        metric.update(torch.from_numpy(np.stack([marker, subject], 1)[part]), torch.from_numpy(member[part]))
+    masks = random_masks(rng, c, 12)
+    weights = rng.uniform(1, 20, c)
+    got = metric.compute_coalitions(masks, weights).numpy()
+    want = [weighted_pearson(marker, subject, pooled_weights(member, m, weights)) for m in masks]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert got[-13] > 0.5  # the full coalition sees the planted association
+    assert metric.higher_is_better is False
+
+
+def test_correlation_of_a_constant_quantity_is_zero_and_bad_shapes_are_refused() -> None:
+    from surrogateshap.metrics import ContributorCorrelation
+
+    metric = ContributorCorrelation(feature="pair", num_contributors=2)
+    metric.update(torch.tensor([[0.0, 0.2], [0.0, 0.9], [1.0, 0.5]]), torch.tensor([0, 0, 1]))
+    values = metric.compute_coalitions(np.array([[1, 0], [0, 1], [1, 1]], bool), np.ones(2)).numpy()
+    assert values[0] == 0.0 and values[1] == 0.0 and values[2] != 0.0
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        metric.update(torch.ones(3), torch.tensor([0, 0, 1]))

@@ -1,7 +1,7 @@
 """Tiny, randomly initialised pipelines built offline (tests and benchmarks): text-to-image and class-conditional.
 
-Every component is made from a config with random weights; the tokenizers are built from
-vocabularies written here (a byte-level CLIP BPE with no merges, a character-level T5 unigram),
+Every component is made from a config with random weights; the tokenizers are built offline (the
+artists setting's byte-level CLIP BPE with no merges, a character-level T5 unigram written here),
 so nothing is downloaded. ``save_*`` functions write a pipeline folder with ``save_pretrained``
 that the backends load through their real ``from_pretrained``.
 """
@@ -15,28 +15,11 @@ import torch
 TEXT_LEN = 16  # tokenizer max length: short prompts keep the text encoders cheap
 
 
-def _byte_chars() -> list[str]:
-    """GPT-2 / CLIP byte-to-unicode table: the 256 printable stand-ins for bytes."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    chars, extra = [], 0
-    for b in range(256):
-        if b in keep:
-            chars.append(chr(b))
-        else:
-            chars.append(chr(256 + extra))
-            extra += 1
-    return chars
-
-
 def clip_tokenizer():
     """A byte-level CLIP tokenizer (every byte, with and without ``</w>``; no merges)."""
-    from transformers import CLIPTokenizer
+    from surrogateshap.examples.artists.text import caption_tokenizer
 
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for ch in _byte_chars():
-        vocab[ch] = len(vocab)
-        vocab[ch + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=TEXT_LEN)
+    return caption_tokenizer(words=())
 
 
 def t5_tokenizer():

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ...checks import check_coalition
 from .planting import CORNERS, DigitsContributors, DigitsPlanting, add_marker, corrupt
 
 __all__ = ["DEGRADED_CLASS", "DigitsDataModule"]
@@ -58,13 +59,7 @@ class DigitsDataModule(pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
-        self.contributors = None if contributors is None else [str(c) for c in contributors]
-        if self.contributors is not None:
-            unknown = sorted(set(self.contributors) - set(self.planting.contributor_ids))
-            if unknown or not self.contributors:
-                raise ValueError(
-                    f"contributors must be a non-empty subset of the planting's ids; unknown {unknown[:5]}."
-                )
+        self.contributors = check_coalition(contributors, self.planting.contributor_ids)
         self.save_hyperparameters(
             {"planting": self.planting.to_config(), "task": task, "seed": seed, "contributors": self.contributors}
         )

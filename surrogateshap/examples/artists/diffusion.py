@@ -1,0 +1,254 @@
+"""The artists' text-to-image model, trained in three Lightning stages, each written in the diffusers layout.
+
+1. :class:`AutoencoderTraining`: a small ``AutoencoderKL`` (32 x 32 x 3 pictures <-> 8 x 8 x 4 latents) on
+   the base corpus; its ``scaling_factor`` is set so the latents have unit variance, as Stable Diffusion's.
+2. :class:`BaseModelTraining`: a ``UNet2DConditionModel`` with cross-attention and the CLIP text
+   encoder of :mod:`.text`, trained together on the base corpus' generic captions (10% dropped to the
+   empty prompt, for classifier-free guidance), in the frozen autoencoder's latent space; exported as a
+   ``StableDiffusionPipeline`` folder (unet, vae, text_encoder, tokenizer, DDIM scheduler).
+3. :class:`LoraTraining`: the contributors' model, a peft LoRA on the base UNet's attention projections,
+   fine-tuned on the artists' captioned pictures; written with ``StableDiffusionPipeline.save_lora_weights``.
+
+Each stage's ``save_pretrained`` is what :class:`~surrogateshap.callbacks.SavePretrained` calls when
+``surrogateshap fit --config configs/artists_<stage>.yaml`` ends. Batches are ``(images (B, 3, 32, 32)
+in [-1, 1], captions)`` from :class:`~surrogateshap.examples.artists.data.ArtistsDataModule`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+__all__ = ["LORA_TARGETS", "AutoencoderTraining", "BaseModelTraining", "LoraTraining", "build_autoencoder",
+           "build_unet"]
+
+#: the UNet projections the LoRA adapts (query, key, value and output of every attention layer)
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def build_autoencoder(block_out_channels: Sequence[int] = (16, 32, 32), latent_channels: int = 4) -> nn.Module:
+    """A small ``AutoencoderKL``: each block after the first halves the side (32 px -> 8 x 8 latents)."""
+    from diffusers import AutoencoderKL
+
+    depth = len(block_out_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=tuple(block_out_channels),
+        down_block_types=("DownEncoderBlock2D",) * depth, up_block_types=("UpDecoderBlock2D",) * depth,
+        layers_per_block=1, norm_num_groups=8, sample_size=32,
+    )
+
+
+def build_unet(cross_attention_dim: int, block_out_channels: Sequence[int] = (32, 64),
+               sample_size: int = 8) -> nn.Module:
+    """A small ``UNet2DConditionModel`` with cross-attention to the text encoder's states in every block."""
+    from diffusers import UNet2DConditionModel
+
+    depth = len(block_out_channels)
+    return UNet2DConditionModel(
+        sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=tuple(block_out_channels), down_block_types=("CrossAttnDownBlock2D",) * depth,
+        up_block_types=("CrossAttnUpBlock2D",) * depth, cross_attention_dim=cross_attention_dim,
+        norm_num_groups=8, attention_head_dim=4,
+    )
+
+
+def _cosine_adamw(module: pl.LightningModule, parameters: Any, learning_rate: float) -> dict:
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
+    total = max(1, int(module.trainer.estimated_stepping_batches))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class AutoencoderTraining(pl.LightningModule):
+    """Train the autoencoder of the artists' model: L1 + MSE reconstruction and a small KL term.
+
+    Parameters
+    ----------
+    block_out_channels, latent_channels : the autoencoder's shape (:func:`build_autoencoder`).
+    kl_weight : weight of the posterior's KL divergence to N(0, 1).
+    learning_rate : AdamW, decayed with a cosine to 0 over the run.
+    """
+
+    def __init__(self, block_out_channels: Sequence[int] = (16, 32, 32), latent_channels: int = 4,
+                 kl_weight: float = 1e-6, learning_rate: float = 2e-3) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.vae = build_autoencoder(block_out_channels, latent_channels)
+
+    def training_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
+        """Reconstruct a batch through a posterior sample."""
+        images, _ = batch
+        posterior = self.vae.encode(images).latent_dist
+        recon = self.vae.decode(posterior.sample()).sample
+        loss = F.l1_loss(recon, images) + F.mse_loss(recon, images) + self.hparams.kl_weight * posterior.kl().mean()
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self) -> dict:
+        """AdamW with a cosine decay over the Trainer's total steps."""
+        return _cosine_adamw(self, self.vae.parameters(), self.hparams.learning_rate)
+
+    def on_train_epoch_end(self) -> None:
+        """Set ``scaling_factor`` to 1 / the latents' standard deviation on the training data (what is saved)."""
+        with torch.no_grad():
+            latents = torch.cat([self.vae.encode(images.to(self.device)).latent_dist.mean
+                                 for images, _ in self.trainer.train_dataloader])
+        self.vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write the autoencoder with ``AutoencoderKL.save_pretrained``."""
+        self.vae.save_pretrained(str(path))
+        return Path(path)
+
+
+class BaseModelTraining(pl.LightningModule):
+    """Pretrain the base text-to-image model: UNet and CLIP text encoder on generic captions.
+
+    Parameters
+    ----------
+    autoencoder_path : folder of the trained autoencoder (``AutoencoderTraining``), frozen here.
+    caption_dropout : probability that a caption is replaced by the empty prompt.
+    learning_rate : AdamW over the UNet and the text encoder, cosine-decayed.
+    num_train_timesteps, beta_schedule : the ``DDPMScheduler`` noise schedule (sampled with DDIM).
+    ema_decay : decay of the exported weights' moving average (0: the raw weights).
+    block_out_channels : UNet shape; ``text_hidden_size`` the text encoder's width (= cross-attention dim).
+    """
+
+    def __init__(
+        self,
+        autoencoder_path: str,
+        caption_dropout: float = 0.1,
+        learning_rate: float = 1e-3,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "squaredcos_cap_v2",
+        ema_decay: float = 0.999,
+        block_out_channels: Sequence[int] = (32, 64),
+        text_hidden_size: int = 64,
+    ) -> None:
+        super().__init__()
+        from diffusers import AutoencoderKL, DDPMScheduler
+
+        from .text import caption_tokenizer, text_encoder
+
+        if not 0.0 <= caption_dropout < 1.0:
+            raise ValueError(f"caption_dropout must lie in [0, 1), got {caption_dropout}.")
+        self.save_hyperparameters()
+        self.vae = AutoencoderKL.from_pretrained(str(autoencoder_path), local_files_only=True).requires_grad_(False)
+        self.tokenizer = caption_tokenizer()
+        self.text_encoder = text_encoder(len(self.tokenizer), hidden_size=text_hidden_size)
+        self.unet = build_unet(text_hidden_size, block_out_channels)
+        # latents are not clipped to [-1, 1] (unlike pixels): clip_sample off, also in the exported DDIM scheduler
+        self.noise_scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+                                             clip_sample=False)
+        trained = nn.ModuleDict({"unet": self.unet, "text_encoder": self.text_encoder})
+        self.ema = AveragedModel(trained, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay > 0 else None
+
+    def training_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
+        """Epsilon-prediction MSE in latent space; captions dropped to "" at ``caption_dropout``."""
+        images, captions = batch
+        drop = torch.rand(len(captions)).lt(self.hparams.caption_dropout).tolist()
+        states = encode_prompts(self.tokenizer, self.text_encoder, ["" if d else c for c, d in zip(captions, drop)])
+        return _diffusion_loss(self, images, states)
+
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        """Update the moving average of the weights."""
+        if self.ema is not None:
+            self.ema.update_parameters(nn.ModuleDict({"unet": self.unet, "text_encoder": self.text_encoder}))
+
+    def configure_optimizers(self) -> dict:
+        """AdamW over the UNet and the text encoder, cosine-decayed."""
+        params = [*self.unet.parameters(), *self.text_encoder.parameters()]
+        return _cosine_adamw(self, params, self.hparams.learning_rate)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write a ``StableDiffusionPipeline`` folder (the moving-average weights, DDIM scheduler)."""
+        import copy
+
+        from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+        unet, encoder = copy.deepcopy(self.unet), copy.deepcopy(self.text_encoder)
+        if self.ema is not None:
+            unet.load_state_dict(self.ema.module["unet"].state_dict())
+            encoder.load_state_dict(self.ema.module["text_encoder"].state_dict())
+        pipe = StableDiffusionPipeline(
+            vae=self.vae, text_encoder=encoder.eval(), tokenizer=self.tokenizer, unet=unet.eval(),
+            scheduler=DDIMScheduler.from_config(self.noise_scheduler.config), safety_checker=None,
+            feature_extractor=None, requires_safety_checker=False,
+        )
+        pipe.save_pretrained(str(path))
+        return Path(path)
+
+
+class LoraTraining(pl.LightningModule):
+    """Fine-tune a LoRA of the base UNet on the contributors' captioned pictures (text encoder and VAE frozen).
+
+    Parameters
+    ----------
+    base_path : the base ``StableDiffusionPipeline`` folder (``BaseModelTraining``).
+    rank : LoRA rank (``lora_alpha`` = rank: scale 1); adapted layers :data:`LORA_TARGETS`.
+    learning_rate : AdamW over the LoRA weights, cosine-decayed.
+    """
+
+    def __init__(self, base_path: str, rank: int = 16, learning_rate: float = 2e-3) -> None:
+        super().__init__()
+        from diffusers import DDPMScheduler, StableDiffusionPipeline
+        from peft import LoraConfig
+
+        self.save_hyperparameters()
+        pipe = StableDiffusionPipeline.from_pretrained(str(base_path), local_files_only=True, safety_checker=None,
+                                                       feature_extractor=None, requires_safety_checker=False)
+        self.vae = pipe.vae.requires_grad_(False)
+        self.text_encoder = pipe.text_encoder.requires_grad_(False)
+        self.tokenizer = pipe.tokenizer
+        self.unet = pipe.unet.requires_grad_(False).train()
+        self.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                         target_modules=list(LORA_TARGETS)))
+        self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+
+    def training_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
+        """Epsilon-prediction MSE in latent space on the artists' captions."""
+        images, captions = batch
+        with torch.no_grad():
+            states = encode_prompts(self.tokenizer, self.text_encoder, list(captions))
+        return _diffusion_loss(self, images, states)
+
+    def configure_optimizers(self) -> dict:
+        """AdamW over the LoRA weights only."""
+        return _cosine_adamw(self, [p for p in self.unet.parameters() if p.requires_grad], self.hparams.learning_rate)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write ``pytorch_lora_weights.safetensors`` with ``StableDiffusionPipeline.save_lora_weights``."""
+        from diffusers import StableDiffusionPipeline
+        from diffusers.utils import convert_state_dict_to_diffusers
+        from peft.utils import get_peft_model_state_dict
+
+        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
+        StableDiffusionPipeline.save_lora_weights(str(path), unet_lora_layers=layers, safe_serialization=True)
+        return Path(path)
+
+
+def encode_prompts(tokenizer: Any, text_encoder: nn.Module, prompts: list[str]) -> torch.Tensor:
+    """The text encoder's last hidden states (B, tokens, d) for ``prompts``, padded as the pipeline pads them."""
+    tokens = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                       return_tensors="pt")
+    return text_encoder(tokens.input_ids.to(text_encoder.device))[0]
+
+
+def _diffusion_loss(module: pl.LightningModule, images: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        latents = module.vae.encode(images).latent_dist.sample() * module.vae.config.scaling_factor
+    noise = torch.randn_like(latents)
+    steps = torch.randint(0, module.noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
+                          device=latents.device)
+    noisy = module.noise_scheduler.add_noise(latents, noise, steps)
+    loss = F.mse_loss(module.unet(noisy, steps, encoder_hidden_states=states).sample, noise)
+    module.log("train_loss", loss, prog_bar=True)
+    return loss
