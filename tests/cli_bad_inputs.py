@@ -257,6 +257,10 @@ def cases() -> list[Case]:
               message=r"corrupted must be a list of contributor ids, got the string 'digit1_b' \(write \[digit1_b\]\)"),
         _demo("seed=1180591620717411303424", name="seed beyond 2\*\*32",
               message=r"seed must be an integer from 0 to 4294967295 \(2\*\*32 - 1\), got 1180591620717411303424"),
+        Case("artists demo with a planting its LoRA was not trained on",
+             ["demo", "--setting", "artists", "--out", "{tmp}/out", "--no-wandb", "--set", "data.marker_subject=5"],
+             r"the config's planting \(data: \['marker_subject'\] differ\) is not the one the LoRA at paths\.lora "
+             r"was fine-tuned on"),
         Case("demo --config missing", ["demo", "--config", "{tmp}/none.yaml", "--out", "{tmp}/out"],
              r"config file \S+none\.yaml does not exist"),
         _demo(name="config key given twice", config=_digits_config(("  budget: 256", "  budget: 256\n  budget: 64")),
