@@ -227,3 +227,27 @@ def test_shipped_scorer_sees_quality_marks_and_subjects_on_pictures_it_never_tra
     assert embedding.shape == (4, 64)
     with pytest.raises(ValueError, match="give subject"):
         ArtistsExtractor(asset_path("scorer"), "marker_and_subject")
+
+
+def test_base_model_training_exports_its_moving_average_as_a_pipeline_folder(tmp_path):
+    import lightning.pytorch as pl
+    from diffusers import StableDiffusionPipeline
+    from torch.utils.data import DataLoader
+
+    from surrogateshap.examples.artists import BaseModelTraining
+    from surrogateshap.examples.artists.data import CaptionedImages
+
+    torch.manual_seed(0)
+    model = BaseModelTraining(str(asset_path("autoencoder")), block_out_channels=(8, 16), ema_decay=0.5)
+    pictures = ArtistsContributors.build(SMALL)
+    data = CaptionedImages(pictures.base_images[:8], pictures.base_captions[:8])
+    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, DataLoader(data, batch_size=4))
+    model.save_pretrained(tmp_path / "base")
+    pipe = StableDiffusionPipeline.from_pretrained(str(tmp_path / "base"), local_files_only=True,
+                                                   safety_checker=None, requires_safety_checker=False)
+    torch.testing.assert_close(pipe.unet.conv_in.weight, model.ema.module["unet"].conv_in.weight)
+    assert not torch.equal(pipe.unet.conv_in.weight, model.unet.conv_in.weight)  # the average, not the last step
+    torch.testing.assert_close(pipe.text_encoder.get_input_embeddings().weight,
+                               model.ema.module["text_encoder"].get_input_embeddings().weight)

@@ -8,12 +8,12 @@ LoRA was fine-tuned on the config's planting (its ``training.json`` records it),
 from __future__ import annotations
 
 import importlib.resources
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ...config import load_config
+from ..training import trained_planting
 from .planting import ArtistsPlanting
 
 __all__ = ["artists_sections", "check_lora_planting", "default_config_path", "run_demo"]
@@ -35,11 +35,9 @@ def check_lora_planting(config: Mapping[str, Any]) -> None:
     """Refuse a config whose planting is not the one its LoRA (``paths.lora``) was fine-tuned on."""
     wanted = ArtistsPlanting.from_config(config.get("data")).to_config()
     lora = Path(str(config["paths"]["lora"]))
-    record = (lora if lora.is_dir() else lora.parent) / "training.json"
-    trained = None
-    if record.is_file():
-        planting = (json.loads(record.read_text(encoding="utf-8")).get("data") or {}).get("planting")
-        trained = None if planting is None else ArtistsPlanting.from_config(planting).to_config()
+    folder = lora if lora.is_dir() else lora.parent
+    trained = trained_planting(folder, lambda planting: ArtistsPlanting.from_config(planting).to_config())
+    record = folder / "training.json"
     if trained != wanted:
         changed = sorted(k for k in wanted if trained is None or trained.get(k) != wanted[k])
         raise ValueError(

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..training import cosine_adamw
+
 __all__ = ["LORA_TARGETS", "AutoencoderTraining", "BaseModelTraining", "LoraTraining", "build_autoencoder",
            "build_unet"]
 
@@ -60,13 +62,6 @@ def build_unet(cross_attention_dim: int, block_out_channels: Sequence[int] = (32
     )
 
 
-def _cosine_adamw(module: pl.LightningModule, parameters: Any, learning_rate: float) -> dict:
-    optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
-    total = max(1, int(module.trainer.estimated_stepping_batches))
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-
 class AutoencoderTraining(pl.LightningModule):
     """Train the autoencoder of the artists' model: L1 + MSE reconstruction and a small KL term.
 
@@ -94,7 +89,7 @@ class AutoencoderTraining(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         """AdamW with a cosine decay over the Trainer's total steps."""
-        return _cosine_adamw(self, self.vae.parameters(), self.hparams.learning_rate)
+        return cosine_adamw(self, self.vae.parameters(), self.hparams.learning_rate)
 
     def on_train_epoch_end(self) -> None:
         """Set ``scaling_factor`` to 1 / the latents' standard deviation on the training data (what is saved)."""
@@ -166,18 +161,14 @@ class BaseModelTraining(pl.LightningModule):
     def configure_optimizers(self) -> dict:
         """AdamW over the UNet and the text encoder, cosine-decayed."""
         params = [*self.unet.parameters(), *self.text_encoder.parameters()]
-        return _cosine_adamw(self, params, self.hparams.learning_rate)
+        return cosine_adamw(self, params, self.hparams.learning_rate)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write a ``StableDiffusionPipeline`` folder (the moving-average weights, DDIM scheduler)."""
-        import copy
-
         from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-        unet, encoder = copy.deepcopy(self.unet), copy.deepcopy(self.text_encoder)
-        if self.ema is not None:
-            unet.load_state_dict(self.ema.module["unet"].state_dict())
-            encoder.load_state_dict(self.ema.module["text_encoder"].state_dict())
+        exported = self.ema.module if self.ema is not None else {"unet": self.unet, "text_encoder": self.text_encoder}
+        unet, encoder = exported["unet"], exported["text_encoder"]
         pipe = StableDiffusionPipeline(
             vae=self.vae, text_encoder=encoder.eval(), tokenizer=self.tokenizer, unet=unet.eval(),
             scheduler=DDIMScheduler.from_config(self.noise_scheduler.config), safety_checker=None,
@@ -222,7 +213,7 @@ class LoraTraining(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         """AdamW over the LoRA weights only."""
-        return _cosine_adamw(self, [p for p in self.unet.parameters() if p.requires_grad], self.hparams.learning_rate)
+        return cosine_adamw(self, [p for p in self.unet.parameters() if p.requires_grad], self.hparams.learning_rate)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``pytorch_lora_weights.safetensors`` with ``StableDiffusionPipeline.save_lora_weights``."""

@@ -32,7 +32,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -270,7 +270,6 @@ class ArtistsContributors:
     base_images: np.ndarray
     base_digits: np.ndarray
     base_captions: list[str]
-    roles: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, planting: ArtistsPlanting | Mapping[str, Any] | None = None) -> ArtistsContributors:
@@ -318,7 +317,6 @@ class ArtistsContributors:
             heldout_index=np.asarray(held_owner, np.int64),
             base_images=base_images, base_digits=digits[base_rows],
             base_captions=_base_captions(digits[base_rows], np.random.default_rng([p.seed, 6])),
-            roles={a: p.role(a) for a in p.contributor_ids},
         )
 
     @property
@@ -333,11 +331,8 @@ class ArtistsContributors:
     def registry(self) -> ContributorRegistry:
         """The contributor registry: one row per training picture, conditioned on its caption."""
         ids = self.contributor_ids
-        rows = sorted(
-            ({"example_id": e, "contributor": ids[a], "caption": c}
-             for e, a, c in zip(self.example_ids, self.contributor_index.tolist(), self.captions)),
-            key=lambda row: ids.index(row["contributor"]),
-        )
+        rows = [{"example_id": e, "contributor": ids[a], "caption": c}  # painted artist by artist: player order
+                for e, a, c in zip(self.example_ids, self.contributor_index.tolist(), self.captions)]
         return ContributorRegistry.from_rows(rows, condition="caption", source="artists planting")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import load_config
+from ..training import trained_planting
 from .planting import DigitsPlanting
 
 __all__ = [
@@ -42,12 +43,7 @@ def recipe_config_path() -> Path:
 
 
 def _trained_planting(model_dir: Path) -> dict[str, Any] | None:
-    record = model_dir / "training.json"
-    if not record.is_file():
-        return None
-    data = json.loads(record.read_text(encoding="utf-8")).get("data") or {}
-    planting = data.get("planting")
-    return DigitsPlanting.from_config(planting).to_config() if planting is not None else None
+    return trained_planting(model_dir, lambda planting: DigitsPlanting.from_config(planting).to_config())
 
 
 def train_generator(

@@ -19,6 +19,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ...generation.backends.ddpm import ClassConditionalDDPM
+from ..training import cosine_adamw
 
 __all__ = ["DiffusionTraining", "build_unet"]
 
@@ -102,12 +103,7 @@ class DiffusionTraining(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         """AdamW with a cosine decay over the Trainer's total steps."""
-        optimizer = torch.optim.AdamW(
-            self.unet.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay
-        )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return cosine_adamw(self, self.unet.parameters(), self.hparams.learning_rate, self.hparams.weight_decay)
 
     def exported_unet(self) -> UNet2DModel:
         """The UNet to ship: the moving average of the weights (or the raw weights without EMA)."""
