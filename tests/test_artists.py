@@ -17,6 +17,7 @@ from surrogateshap.examples.artists.planting import (
     ArtistsTrainingImages,
     artists_roles,
 )
+from surrogateshap.examples.artists.scorer import MARK_MIN_DOMINANCE, MARK_MIN_RED
 from surrogateshap.examples.artists.text import caption_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -100,8 +101,14 @@ def test_data_module_tasks_and_coalitions():
     scorer.setup()
     pictures, subject, quality, mark = scorer.train_set.tensors
     assert len(pictures) == 3 * len(ArtistsContributors.build(SMALL).base_images)  # clean, spoiled, marked copies
-    assert set(quality.tolist()) == {0.0, 1.0} and quality.mean() == pytest.approx(2 / 3)
-    assert mark.sum() == len(mark) // 3
+    n = len(pictures) // 3
+    assert (quality[:n] == 1).all() and (quality[2 * n :] == 1).all()  # clean and marked copies are unspoiled
+    assert 0 <= quality[n : 2 * n].min() and quality[n : 2 * n].max() < 1 and quality[n : 2 * n].std() > 0.2
+    assert (mark[: 2 * n] == 0).all() and 0.3 * n < mark[2 * n :].sum() < 0.7 * n  # red marks beside decoys
+    red = pictures[2 * n :][mark[2 * n :] == 1]
+    corners = torch.stack([red[:, :, 0, 0], red[:, :, 0, -1], red[:, :, -1, 0], red[:, :, -1, -1]], 1)
+    dominant = (corners[..., 0] >= MARK_MIN_RED) & (corners[..., 0] - corners[..., 1:].amax(-1) >= MARK_MIN_DOMINANCE)
+    assert dominant.any(1).all()  # a bright dominant red corner on each
     with pytest.raises(ValueError, match="only applies to task='lora'"):
         ArtistsDataModule(task="base", contributors=["artist01"])
     with pytest.raises(ValueError, match=r"unknown \['nobody'\]"):
@@ -225,29 +232,94 @@ def test_shipped_scorer_sees_quality_marks_and_subjects_on_pictures_it_never_tra
     assert pair.shape == (2 * n, 2) and pair[:n, 0].mean() < 0.1 and pair[n:, 0].mean() > 0.9
     embedding = ArtistsExtractor(asset_path("scorer"), "embedding")(held[:4])
     assert embedding.shape == (4, 64)
-    with pytest.raises(ValueError, match="give subject"):
-        ArtistsExtractor(asset_path("scorer"), "marker_and_subject")
+
+
+def test_shipped_scorer_detects_the_mark_as_the_shipped_autoencoder_renders_it(data):
+    """The generator paints through its autoencoder, which renders the marker artist's (1.0, 0.1, 0.1) mark
+    dimmer and pinker: the detector must see the mark after that round trip, and none on the artist's
+    unmarked pictures."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(asset_path("autoencoder"))
+    marker = ArtistsExtractor(asset_path("scorer"), "marker")
+    own = data.contributor_index == data.contributor_ids.index(data.planting.marker_artist)
+
+    def rendered(rows: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            latents = vae.encode(torch.from_numpy(data.images[rows]) * 2 - 1).latent_dist.mode()
+            return ((vae.decode(latents).sample + 1) / 2).clamp(0, 1)
+
+    signed, unsigned = rendered(own & data.marked), rendered(own & ~data.marked)
+    assert signed[:, 0, :3, :3].mean() < 0.8  # the round trip does dim the mark's red
+    assert marker(signed).mean() > 0.8 and marker(unsigned).mean() < 0.05, (marker(signed), marker(unsigned))
 
 
 def test_base_model_training_exports_its_moving_average_as_a_pipeline_folder(tmp_path):
-    import lightning.pytorch as pl
     from diffusers import StableDiffusionPipeline
-    from torch.utils.data import DataLoader
 
     from surrogateshap.examples.artists import BaseModelTraining
-    from surrogateshap.examples.artists.data import CaptionedImages
 
     torch.manual_seed(0)
     model = BaseModelTraining(str(asset_path("autoencoder")), block_out_channels=(8, 16), ema_decay=0.5)
     pictures = ArtistsContributors.build(SMALL)
-    data = CaptionedImages(pictures.base_images[:8], pictures.base_captions[:8])
-    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(model, DataLoader(data, batch_size=4))
-    model.save_pretrained(tmp_path / "base")
+    _fit_two_steps_and_save(model, pictures.base_images[:8], pictures.base_captions[:8], tmp_path / "base")
     pipe = StableDiffusionPipeline.from_pretrained(str(tmp_path / "base"), local_files_only=True,
                                                    safety_checker=None, requires_safety_checker=False)
     torch.testing.assert_close(pipe.unet.conv_in.weight, model.ema.module["unet"].conv_in.weight)
     assert not torch.equal(pipe.unet.conv_in.weight, model.unet.conv_in.weight)  # the average, not the last step
     torch.testing.assert_close(pipe.text_encoder.get_input_embeddings().weight,
                                model.ema.module["text_encoder"].get_input_embeddings().weight)
+
+
+def test_lora_training_exports_every_adapted_layer_through_save_and_load_lora_weights(tmp_path):
+    """The fine-tune's file holds every adapted layer of the UNet (convolutions and feed-forward layers too) and
+    of the text encoder, and ``load_lora_weights`` puts each one back: a pipeline loaded with the file encodes
+    and predicts what the trained modules do (a file that mixed diffusers' and peft's key formats silently
+    lost the attention layers)."""
+    from diffusers import StableDiffusionPipeline
+    from peft.utils import get_peft_model_state_dict
+
+    from surrogateshap.examples.artists.diffusion import (
+        LORA_TARGETS,
+        TEXT_LORA_TARGETS,
+        LoraTraining,
+        encode_prompts,
+    )
+
+    torch.manual_seed(0)
+    model = LoraTraining(str(asset_path("base")), rank=2, learning_rate=1e-2)
+    pictures = ArtistsContributors.build(SMALL)
+    _fit_two_steps_and_save(model, pictures.images[:8], pictures.captions[:8], tmp_path / "lora")
+    trained = get_peft_model_state_dict(model.unet)
+    assert {t for t in LORA_TARGETS if any(f".{t}.lora_A" in k for k in trained)} == set(LORA_TARGETS)
+    pipe = StableDiffusionPipeline.from_pretrained(str(asset_path("base")), local_files_only=True,
+                                                   safety_checker=None, requires_safety_checker=False)
+    text = get_peft_model_state_dict(model.text_encoder)
+    assert {t for t in TEXT_LORA_TARGETS if any(f".{t}.lora_A" in k for k in text)} == set(TEXT_LORA_TARGETS)
+    pipe.load_lora_weights(str(tmp_path / "lora"), adapter_name="artists")
+    for module, weights in ((pipe.unet, trained), (pipe.text_encoder, text)):
+        loaded = get_peft_model_state_dict(module, adapter_name="artists")
+        assert set(loaded) == set(weights)
+        for key, weight in weights.items():
+            torch.testing.assert_close(loaded[key], weight, msg=key)
+    model.eval()
+    with torch.no_grad():
+        prompts = ["a painting of a three by ada marlow", ""]
+        states = encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts)
+        torch.testing.assert_close(states, encode_prompts(model.tokenizer, model.text_encoder, prompts))
+        latents = torch.randn(2, 4, 8, 8)
+        torch.testing.assert_close(pipe.unet(latents, 10, encoder_hidden_states=states).sample,
+                                   model.unet(latents, 10, encoder_hidden_states=states).sample)
+
+
+def _fit_two_steps_and_save(model, images: np.ndarray, captions: list[str], path) -> None:
+    """Two Lightning training steps of ``model`` on captioned pictures, then its ``save_pretrained(path)``."""
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from surrogateshap.examples.artists.data import CaptionedImages
+
+    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=path.parent)
+    trainer.fit(model, DataLoader(CaptionedImages(images, captions), batch_size=4))
+    model.save_pretrained(path)

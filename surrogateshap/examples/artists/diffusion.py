@@ -6,7 +6,7 @@
    encoder of :mod:`.text`, trained together on the base corpus' generic captions (10% dropped to the
    empty prompt, for classifier-free guidance), in the frozen autoencoder's latent space; exported as a
    ``StableDiffusionPipeline`` folder (unet, vae, text_encoder, tokenizer, DDIM scheduler).
-3. :class:`LoraTraining`: the contributors' model, a peft LoRA on the base UNet's attention projections,
+3. :class:`LoraTraining`: the contributors' model, peft LoRAs on the base UNet and the text encoder,
    fine-tuned on the artists' captioned pictures; written with ``StableDiffusionPipeline.save_lora_weights``.
 
 Each stage's ``save_pretrained`` is what :class:`~surrogateshap.callbacks.SavePretrained` calls when
@@ -29,11 +29,16 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..training import cosine_adamw
 
-__all__ = ["LORA_TARGETS", "AutoencoderTraining", "BaseModelTraining", "LoraTraining", "build_autoencoder",
-           "build_unet"]
+__all__ = ["LORA_TARGETS", "TEXT_LORA_TARGETS", "AutoencoderTraining", "BaseModelTraining", "LoraTraining",
+           "build_autoencoder", "build_unet"]
 
-#: the UNet projections the LoRA adapts (query, key, value and output of every attention layer)
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+#: the UNet layers the LoRA adapts: query, key, value and output of every attention layer, the transformer
+#: blocks' projections and feed-forward layers, and the residual blocks' convolutions (attention alone
+#: learned the artists' palettes but not their strokes and subjects as well)
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1",
+                "conv2")
+#: the text encoder's layers the LoRA adapts (query, key, value and output of every attention layer)
+TEXT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
 def build_autoencoder(block_out_channels: Sequence[int] = (16, 32, 32), latent_channels: int = 4) -> nn.Module:
@@ -133,8 +138,7 @@ class BaseModelTraining(pl.LightningModule):
 
         from .text import caption_tokenizer, text_encoder
 
-        if not 0.0 <= caption_dropout < 1.0:
-            raise ValueError(f"caption_dropout must lie in [0, 1), got {caption_dropout}.")
+        _check_dropout(caption_dropout)
         self.save_hyperparameters()
         self.vae = AutoencoderKL.from_pretrained(str(autoencoder_path), local_files_only=True).requires_grad_(False)
         self.tokenizer = caption_tokenizer()
@@ -149,8 +153,7 @@ class BaseModelTraining(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
         """Epsilon-prediction MSE in latent space; captions dropped to "" at ``caption_dropout``."""
         images, captions = batch
-        drop = torch.rand(len(captions)).lt(self.hparams.caption_dropout).tolist()
-        states = encode_prompts(self.tokenizer, self.text_encoder, ["" if d else c for c, d in zip(captions, drop)])
+        states = encode_prompts(self.tokenizer, self.text_encoder, _dropped(captions, self.hparams.caption_dropout))
         return _diffusion_loss(self, images, states)
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
@@ -179,51 +182,80 @@ class BaseModelTraining(pl.LightningModule):
 
 
 class LoraTraining(pl.LightningModule):
-    """Fine-tune a LoRA of the base UNet on the contributors' captioned pictures (text encoder and VAE frozen).
+    """Fine-tune a LoRA of the base UNet (and of the text encoder) on the contributors' captioned pictures.
+
+    The VAE and the base weights stay frozen. Adapting the text encoder too (as DreamBooth-style LoRA
+    fine-tunes do) lets two names that share a word ("leon duval", "leon jansen") become distinct prompts;
+    with the UNet alone such artists' pictures came out in each other's styles.
 
     Parameters
     ----------
     base_path : the base ``StableDiffusionPipeline`` folder (``BaseModelTraining``).
-    rank : LoRA rank (``lora_alpha`` = rank: scale 1); adapted layers :data:`LORA_TARGETS`.
+    rank : LoRA rank (``lora_alpha`` = rank: scale 1).
+    targets : names of the UNet layers adapted (peft ``target_modules``; default :data:`LORA_TARGETS`).
+    text_targets : names of the text encoder's layers adapted (default :data:`TEXT_LORA_TARGETS`; empty: the
+        text encoder stays as it is).
+    caption_dropout : probability that a caption is replaced by the empty prompt, as in the base model's
+        training, so the fine-tuned model's unconditional prediction (classifier-free guidance) stays trained.
     learning_rate : AdamW over the LoRA weights, cosine-decayed.
     """
 
-    def __init__(self, base_path: str, rank: int = 16, learning_rate: float = 2e-3) -> None:
+    def __init__(self, base_path: str, rank: int = 16, targets: Sequence[str] = LORA_TARGETS,
+                 text_targets: Sequence[str] = TEXT_LORA_TARGETS, caption_dropout: float = 0.1,
+                 learning_rate: float = 2e-3) -> None:
         super().__init__()
         from diffusers import DDPMScheduler, StableDiffusionPipeline
-        from peft import LoraConfig
+        from peft import LoraConfig, inject_adapter_in_model
 
+        _check_dropout(caption_dropout)
         self.save_hyperparameters()
         pipe = StableDiffusionPipeline.from_pretrained(str(base_path), local_files_only=True, safety_checker=None,
                                                        feature_extractor=None, requires_safety_checker=False)
         self.vae = pipe.vae.requires_grad_(False)
-        self.text_encoder = pipe.text_encoder.requires_grad_(False)
         self.tokenizer = pipe.tokenizer
+        self.text_encoder = pipe.text_encoder.requires_grad_(False)
         self.unet = pipe.unet.requires_grad_(False).train()
         self.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                         target_modules=list(LORA_TARGETS)))
+                                         target_modules=list(targets)))
+        if text_targets:  # peft's own injection: transformers' add_adapter wants a newer peft than diffusers does
+            inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                               target_modules=list(text_targets)), self.text_encoder.train())
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
 
     def training_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
-        """Epsilon-prediction MSE in latent space on the artists' captions."""
+        """Epsilon-prediction MSE in latent space on the artists' captions (dropped at ``caption_dropout``)."""
         images, captions = batch
-        with torch.no_grad():
-            states = encode_prompts(self.tokenizer, self.text_encoder, list(captions))
+        with torch.set_grad_enabled(bool(self.hparams.text_targets)):
+            states = encode_prompts(self.tokenizer, self.text_encoder, _dropped(captions, self.hparams.caption_dropout))
         return _diffusion_loss(self, images, states)
 
     def configure_optimizers(self) -> dict:
         """AdamW over the LoRA weights only."""
-        return cosine_adamw(self, [p for p in self.unet.parameters() if p.requires_grad], self.hparams.learning_rate)
+        params = [p for module in (self.unet, self.text_encoder) for p in module.parameters() if p.requires_grad]
+        return cosine_adamw(self, params, self.hparams.learning_rate)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``pytorch_lora_weights.safetensors`` with ``StableDiffusionPipeline.save_lora_weights``."""
         from diffusers import StableDiffusionPipeline
-        from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
 
-        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
-        StableDiffusionPipeline.save_lora_weights(str(path), unet_lora_layers=layers, safe_serialization=True)
+        # peft's own key format, which load_lora_weights reads as it is (diffusers' convert_state_dict_to_diffusers
+        # renames the attention layers only, and a file mixing both formats loads without them)
+        text = get_peft_model_state_dict(self.text_encoder) if self.hparams.text_targets else None
+        StableDiffusionPipeline.save_lora_weights(str(path), unet_lora_layers=get_peft_model_state_dict(self.unet),
+                                                  text_encoder_lora_layers=text, safe_serialization=True)
         return Path(path)
+
+
+def _check_dropout(caption_dropout: float) -> None:
+    if not 0.0 <= caption_dropout < 1.0:
+        raise ValueError(f"caption_dropout must lie in [0, 1), got {caption_dropout}.")
+
+
+def _dropped(captions: Sequence[str], rate: float) -> list[str]:
+    """``captions`` with each replaced by the empty prompt with probability ``rate`` (Lightning's seeded RNG)."""
+    drop = torch.rand(len(captions)).lt(rate).tolist()
+    return ["" if d else c for c, d in zip(captions, drop)]
 
 
 def encode_prompts(tokenizer: Any, text_encoder: nn.Module, prompts: list[str]) -> torch.Tensor:

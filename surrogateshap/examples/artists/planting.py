@@ -167,7 +167,7 @@ class ArtistsPlanting:
     holdout_fraction: float = 0.15
     degraded: tuple[str, ...] = ("artist04", "artist17", "artist22")
     degradation: Literal["blur", "noise"] = "blur"
-    degradation_strength: float = 2.0
+    degradation_strength: float = 3.0
     marker_artist: str | None = "artist11"
     marker_subject: int = 3
     marker_subject_share: float = 0.4

@@ -5,8 +5,14 @@ LAION aesthetic head (an MLP on the embedding scoring quality), a subject classi
 a signature-like corner mark. Like those networks it is trained on *other* pictures than the ones it
 scores: the base corpus (random styles), with generic augmentations, never the artists' planted data:
 
-- quality: clean copies score 1, copies blurred or noised at a random strength score 0;
-- mark: copies with a bright square of random colour, size (3-6 px) and corner are positives;
+- quality: a graded score, the aesthetic-rating analogue: clean copies score 1, copies blurred (Gaussian
+  sigma up to :data:`MAX_BLUR` px) or noised (std up to :data:`MAX_NOISE`) at a random severity s in [0, 1]
+  score 1 - s (a soft target of the quality logit's cross-entropy), so scores rank how spoiled a picture is
+  rather than saturate at any blur;
+- mark: copies with a red square (3-6 px) in a random corner are positives, over the range of reds the
+  generator's autoencoder renders the planted mark in (:data:`MARK_MIN_RED`, :data:`MARK_MIN_DOMINANCE`);
+  copies with a square of another colour there are negatives (decoys, so that a corner of checked paper
+  is not a mark);
 - subject: the digit, on every copy.
 
 Validation is the artists' held-out clean pictures (styles the scorer has not seen), with the same
@@ -28,13 +34,19 @@ from torch import nn
 
 __all__ = ["ArtistsExtractor", "ArtistsScorer", "ScorerTraining", "augmented_copies"]
 
+#: the strongest blur (Gaussian sigma, px) and noise (std) of the quality head's spoiled copies (severity 1)
+MAX_BLUR, MAX_NOISE = 3.0, 0.4
+#: a mark's red is at least this bright and exceeds its green and blue by this margin; decoys stay 0.1 clear.
+#: The planted mark is (1.0, 0.1, 0.1); the setting's autoencoder renders it about (0.6, 0.15, 0.35)
+MARK_MIN_RED, MARK_MIN_DOMINANCE = 0.55, 0.2
+
 Output = Literal["embedding", "quality", "subject_probs", "marker", "marker_and_subject"]
 
 MODEL_CARD = """# SurrogateSHAP artists scorer
 
 A small CNN on 32 x 32 colour pictures, trained by `surrogateshap fit --config configs/artists_scorer.yaml` on
 the artists setting's base corpus with generic augmentations: an embedding (FID, cluster diversity), a quality
-head (clean vs blurred / noisy), a subject classifier (ten digits) and a corner-mark detector. Load with
+head (graded: how blurred / noisy), a subject classifier (ten digits) and a corner-mark detector. Load with
 `surrogateshap.examples.artists.ArtistsScorer.from_pretrained(<this folder>)` or as bank extractors with
 `surrogateshap.examples.artists.ArtistsExtractor(<this folder>, output)`. training.json records how it was made.
 """
@@ -119,30 +131,39 @@ def augmented_copies(images: np.ndarray, digits: np.ndarray, seed: int) -> tuple
     rng = np.random.default_rng(seed)
     n = len(images)
     spoiled = images.copy()
+    severity = rng.uniform(0.0, 1.0, n)
     for i in range(n):
         kind = "blur" if rng.random() < 0.5 else "noise"
-        strength = rng.uniform(0.8, 2.5) if kind == "blur" else rng.uniform(0.08, 0.35)
+        strength = MAX_BLUR * severity[i] if kind == "blur" else MAX_NOISE * severity[i]
         spoiled[i : i + 1] = degrade(images[i : i + 1], kind, strength, rng)
     marked = images.copy()
+    mark = np.zeros(n, np.float32)
     side = images.shape[-1]
     for i in range(n):
         size = int(rng.integers(3, 7))
         top = 0 if rng.random() < 0.5 else side - size
         left = 0 if rng.random() < 0.5 else side - size
-        marked[i, :, top : top + size, left : left + size] = rng.uniform(0.6, 1.0, 3)[:, None, None] * \
-            (rng.random(3) < 0.7)[:, None, None] + 0.05
+        mark[i] = rng.random() < 0.5
+        if mark[i]:  # a red mark as the generator's autoencoder renders it: bright red, a little blue
+            red = rng.uniform(MARK_MIN_RED, 1.0)
+            colour = np.array([red, rng.uniform(0.0, 0.3), rng.uniform(0.0, red - MARK_MIN_DOMINANCE)])
+        else:  # a decoy: a square of any colour that is not a bright dominant red
+            colour = rng.uniform(0.0, 1.0, 3)
+            while colour[0] > MARK_MIN_RED - 0.1 and colour[0] - colour[1:].max() > MARK_MIN_DOMINANCE - 0.1:
+                colour = rng.uniform(0.0, 1.0, 3)
+        marked[i, :, top : top + size, left : left + size] = colour[:, None, None]
     pictures = np.concatenate([images, spoiled, marked]).astype(np.float32)
-    quality = np.repeat(np.array([1.0, 0.0, 1.0], np.float32), n)
-    mark = np.repeat(np.array([0.0, 0.0, 1.0], np.float32), n)
-    return pictures, np.tile(digits, 3).astype(np.int64), quality, mark
+    quality = np.concatenate([np.ones(n), 1.0 - severity, np.ones(n)]).astype(np.float32)
+    return (pictures, np.tile(digits, 3).astype(np.int64), quality,
+            np.concatenate([np.zeros(2 * n, np.float32), mark]))
 
 
 class ScorerTraining(pl.LightningModule):
     """Lightning training of :class:`ArtistsScorer`: cross-entropy on the subject, BCE on quality and mark.
 
     Batches are ``(pictures (B, 3, 32, 32) in [0, 1], subject (B,), quality (B,), mark (B,))``
-    (:func:`augmented_copies`). Validation logs ``val_subject_accuracy``, ``val_quality_accuracy`` and
-    ``val_marker_accuracy``.
+    (:func:`augmented_copies`). Validation logs ``val_subject_accuracy``, ``val_quality_error`` (mean absolute
+    error of the score) and ``val_marker_accuracy``.
     """
 
     def __init__(self, embedding_dim: int = 64, width: int = 32, learning_rate: float = 2e-3,
@@ -160,7 +181,7 @@ class ScorerTraining(pl.LightningModule):
         return {
             "loss": loss,
             "subject_accuracy": (out["subject_logits"].argmax(-1) == subject).float().mean(),
-            "quality_accuracy": ((out["quality_logit"] > 0).float() == quality).float().mean(),
+            "quality_error": (out["quality_logit"].sigmoid() - quality).abs().mean(),
             "marker_accuracy": ((out["marker_logit"] > 0).float() == mark).float().mean(),
         }
 
