@@ -68,7 +68,7 @@ def proxy_fid_game(n: int, seed: int, dim: int = 8, per_contributor: int = 64):
     return ProxyGame(bank, ContributorFID(feature="x", reference=reference), v_empty=base)
 
 
-def _game(name):
+def game_and_values(name):
     """The game and its exact Shapley values."""
     from surrogateshap import estimate
     from surrogateshap.games import MoebiusGame
@@ -98,7 +98,7 @@ def run_task(task):
     from surrogateshap.estimators import PAPER_DEFAULT, PAPER_GRID
 
     name, budget, seed, group = task
-    game, exact = _game(name)
+    game, exact = game_and_values(name)
     rows = []
 
     def record(method, values, seconds):

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SEED", "check_budget", "check_coalition", "check_int", "check_seed", "did_you_mean", "is_int"]
+__all__ = ["AUTO_BUDGET", "MAX_SEED", "check_budget", "check_coalition", "check_int", "check_seed", "did_you_mean",
+           "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -87,15 +88,26 @@ def check_coalition(
     return chosen
 
 
-def check_budget(budget: Any) -> int | None:
-    """A coalition budget as an int (None stays None), or the one message every entry point gives.
+#: the budget that chooses itself: coalitions sampled in rounds until the values have converged
+AUTO_BUDGET = "auto"
 
-    >>> check_budget(64), check_budget(None)
-    (64, None)
+
+def check_budget(budget: Any, auto: bool = False) -> int | str | None:
+    """A coalition budget as an int (None stays None; ``"auto"`` where ``auto``), or the one message every
+    entry point gives.
+
+    >>> check_budget(64), check_budget(None), check_budget("auto", auto=True)
+    (64, None, 'auto')
     """
     if budget is None:
         return None
-    return check_int(budget, "budget", 2, hint="The empty and the full coalition count toward it.")
+    if budget == AUTO_BUDGET and auto:
+        return AUTO_BUDGET
+    if isinstance(budget, str) and budget.strip().lower() == AUTO_BUDGET:
+        raise ValueError("budget 'auto' (sampling in rounds until the values converge) is offered by method "
+                         "'surrogateshap' only; give this method an integer budget of at least 2.")
+    hint = "The empty and the full coalition count toward it" + (", or give 'auto'." if auto else ".")
+    return check_int(budget, "budget", 2, hint=hint)
 
 
 def did_you_mean(key: str, valid: Iterable[str]) -> str:

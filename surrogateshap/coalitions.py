@@ -249,6 +249,44 @@ def sample_coalitions(
     )
 
 
+def nested_coalitions(
+    n: int, budget: int, sampler: str = "shapley", seed: int = 0, paired: bool = False
+) -> CoalitionSample:
+    """:func:`sample_coalitions` of ``budget``, its rows reordered so that every prefix is a sample too.
+
+    The empty and the full coalition come first; then the sampling units in the order of an arrival
+    time ``(k + u_s) / P_s`` (the ``k``-th unit of size stratum ``s``, ``u_s`` uniform, ``P_s`` the
+    stratum's share of the size distribution). A prefix of ``b`` rows therefore holds, per size,
+    ``min(capacity, b * P_s)`` coalitions up to rounding: the allocation :func:`sample_coalitions`
+    gives at budget ``b``, each size's coalitions still a uniform draw without replacement. This is
+    what sampling in rounds needs: a round's coalitions include every earlier round's. Cut a prefix
+    at a unit boundary (``unit`` changes) so that a pair stays whole. ``inclusion_prob`` is the
+    whole sample's, not a prefix's.
+
+    >>> sample = nested_coalitions(10, 64, seed=0, paired=True)
+    >>> head = sample.masks[:32]
+    >>> len({row.tobytes() for row in head}), bool((head[:2].sum(axis=1) == [0, 10]).all())
+    (32, True)
+    """
+    sample = sample_coalitions(n, budget, sampler, seed=seed, paired=paired)
+    if sampler == "loo":
+        return sample
+    weight = np.array([st.weight for st in _strata(n, size_distribution(n, sampler), paired)])
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: the coalitions are those of sample_coalitions
+    offset = rng.random(len(weight))
+    units, first = np.unique(sample.unit, return_index=True)
+    unit_stratum = sample.stratum[first]
+    arrival = np.full(units.size, -np.inf)  # the empty and the full coalition first
+    for s in np.unique(unit_stratum[unit_stratum >= 0]):
+        members = np.flatnonzero(unit_stratum == s)  # units in the order they were drawn: a uniform order
+        arrival[members] = (np.arange(members.size) + offset[s]) / weight[s]
+    unit_rank = np.empty(units.size, np.int64)
+    unit_rank[np.argsort(arrival, kind="stable")] = np.arange(units.size)
+    order = np.argsort(unit_rank[np.searchsorted(units, sample.unit)], kind="stable")
+    return CoalitionSample(sample.masks[order], sample.inclusion_prob[order], sample.stratum[order],
+                           sample.unit[order], sample.sampler)
+
+
 _MASK_FIELDS = {"0": False, "1": True, "0.0": False, "1.0": True}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import AUTO_BUDGET
 from ..estimators.result import Attribution
 from ..io import jsonable
 
@@ -48,7 +49,7 @@ def attribution_document(
     results: Sequence[UtilityResult],
     *,
     method: str,
-    budget: int | None,
+    budget: int | str | None,
     timings: Mapping[str, float],
     extra: Mapping[str, Any] | None = None,
     n_coalitions: int | None = None,
@@ -62,7 +63,8 @@ def attribution_document(
     results : one :class:`UtilityResult` per utility; each attribution's players must equal
         the contributor ids, in the same order.
     method : the estimator's name (``"surrogateshap"``...).
-    budget : the coalition budget the estimator was given (None when it had none).
+    budget : the coalition budget the estimator was given (None when it had none, ``"auto"`` when it chose
+        its own: each utility's ``budget_trace`` then lists the rounds).
     timings : seconds per stage (``{"generation": 12.3, "utility_evaluation": 0.4, "estimation": 4.5}``).
     extra : more top-level keys (config, seeds...); a key that the document already has is
         an error rather than silently overwritten.
@@ -90,7 +92,7 @@ def attribution_document(
         "contributors": contribs,
         "utilities": utilities,
         "method": str(method),
-        "budget": None if budget is None else int(budget),
+        "budget": budget if budget is None or budget == AUTO_BUDGET else int(budget),
         "n_coalitions": int(n_coalitions),
         "timings": {str(k): _float(v) for k, v in timings.items()},
     }
@@ -161,7 +163,21 @@ def _utility_entry(result: UtilityResult, ids: list[str]) -> dict[str, Any]:
         "lds": _clip(result.lds, -1.0, 1.0),
         "n_holdout": n_holdout,
         "n_evaluations": int(att.n_evaluations),
+        "budget_trace": _budget_trace(att),
         "efficiency_gap": _float(values.sum() - (float(att.v_full) - float(att.v_empty))),
+    }
+
+
+def _budget_trace(att: Attribution) -> dict[str, Any] | None:
+    """``budget="auto"``'s rounds: budget, estimated error and change per round, the tolerance, converged."""
+    rounds = att.diagnostics.get("budget_trace")
+    if rounds is None:
+        return None
+    return {
+        "tolerance": _float(att.diagnostics["tolerance"]),
+        "converged": bool(att.diagnostics["converged"]),
+        "rounds": [{"budget": int(r["budget"]), "error": _float(r["error"]), "change": _float(r["change"])}
+                   for r in rounds],
     }
 
 

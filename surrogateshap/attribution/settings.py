@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..checks import check_int, check_seed
+from ..checks import AUTO_BUDGET, check_int, check_seed
 from ..estimators import Estimator, SamplingEstimator, make_estimator
 
 __all__ = ["EstimatorSettings"]
@@ -24,7 +24,8 @@ class EstimatorSettings:
     ----------
     method : a registered estimator (``surrogateshap.estimators.METHODS``).
     budget : distinct coalitions per utility, the empty and the full one included; None: the
-        estimator's default, ``min(2**n, DEFAULT_BUDGET)``.
+        estimator's default, ``min(2**n, DEFAULT_BUDGET)``; ``"auto"`` (surrogateshap): sampled in rounds
+        until the values converge (options ``tolerance``, ``max_budget``).
     seed : seeds the estimator and the held-out coalitions.
     n_holdout : held-out coalitions (datamodel distribution, alpha 0.5) scored for the LDS; 0: none.
     options : settings of the method's estimator class (``cv``, ``std``, ``param_grid``...).
@@ -43,7 +44,7 @@ class EstimatorSettings:
     """
 
     method: str = "surrogateshap"
-    budget: int | None = None
+    budget: int | str | None = None
     seed: int = 0
     n_holdout: int = 24
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -79,9 +80,11 @@ class EstimatorSettings:
         """The configured estimator (checked)."""
         return make_estimator(self.method, budget=self.budget, seed=self.seed, **self.options)
 
-    def resolved_budget(self, n_players: int) -> int | None:
-        """The budget the estimator uses on ``n_players`` (None for methods without one, given none)."""
+    def resolved_budget(self, n_players: int) -> int | str | None:
+        """The budget the estimator uses on ``n_players`` (None for methods without one, given none; ``"auto"``)."""
         estimator = self.estimator()
+        if self.budget == AUTO_BUDGET:
+            return AUTO_BUDGET
         if isinstance(estimator, SamplingEstimator):
             return estimator.budget_for(n_players)
         return None if self.budget is None else int(self.budget)

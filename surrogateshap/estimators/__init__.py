@@ -24,7 +24,7 @@ from .tree_game import TreeGame
 METHODS = tuple(ESTIMATORS)
 
 
-def make_estimator(method: str = "surrogateshap", budget: int | None = None, seed: int = 0,
+def make_estimator(method: str = "surrogateshap", budget: int | str | None = None, seed: int = 0,
                    **options: Any) -> Estimator:
     """The estimator ``method`` with these settings, checked (a ValueError names a bad one).
 
@@ -37,7 +37,7 @@ def make_estimator(method: str = "surrogateshap", budget: int | None = None, see
     LeaveOneOut()
     """
     cls = estimator_class(method)
-    check_budget(budget)
+    check_budget(budget, auto=True)  # each class refuses "auto" unless it offers it
     accepted = cls.param_names()
     common = {k: v for k, v in {"budget": budget, "seed": seed}.items() if k in accepted}
     refused = sorted(set(options) & {"budget", "seed"})
@@ -46,7 +46,7 @@ def make_estimator(method: str = "surrogateshap", budget: int | None = None, see
     return cls.from_options(**common, **options).check()
 
 
-def estimate(game: object, method: str = "surrogateshap", budget: int | None = None, seed: int = 0,
+def estimate(game: object, method: str = "surrogateshap", budget: int | str | None = None, seed: int = 0,
              **options: Any) -> Attribution:
     """Estimate the Shapley value of every player of ``game``.
 
@@ -55,13 +55,15 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | None = N
     game : a callable on ``(k, n)`` bool masks returning ``k`` floats, with ``n_players``.
     method : a registered method (:data:`METHODS`): ``"surrogateshap"``
         (:class:`SurrogateSHAP`: ``sampler``, ``paired``, ``params``, ``param_grid``, ``cv``,
-        ``max_trees``, ``std``, ``n_bootstrap``, ``adjust="msr"``, ``base``), ``"kernelshap"``
+        ``max_trees``, ``std``, ``n_bootstrap``, ``adjust="msr"``, ``base``, ``tolerance``,
+        ``max_budget``), ``"kernelshap"``
         (:class:`KernelSHAP`: ``sampling="kernel"|"leverage"``, ``paired``, ``std``, ``n_bootstrap``), ``"permutation"``
         (:class:`PermutationShapley`: ``antithetic``, ``max_permutations``), ``"exact"``
         (:class:`ExactShapley`: ``interactions``; n <= 22) or ``"loo"`` (:class:`LeaveOneOut`).
     budget : the number of distinct coalitions the method may evaluate, the empty and the
         full coalition included. Default: ``min(2**n, DEFAULT_BUDGET)``; ignored by ``exact``
-        (2**n) and ``loo`` (n + 2).
+        (2**n) and ``loo`` (n + 2). ``"auto"`` (``surrogateshap``): coalitions in rounds until the
+        standard errors fall below ``tolerance`` of the values' spread, at most ``max_budget``.
     seed : seeds every random draw.
     options : settings of the method's class.
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..checks import check_budget, check_seed
+from ..checks import AUTO_BUDGET, check_budget, check_seed
 from ..coalitions import CoalitionSample, sample_coalitions
 from ..games import CachedGame, n_players_of
 from .result import Attribution
@@ -32,17 +32,6 @@ DESIGN_COPIES = 4
 def _memory_bytes() -> int:
     """This machine's physical memory in bytes."""
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def _check_design_memory(budget: int, n_players: int) -> None:
-    need = budget * n_players * 8 * DESIGN_COPIES
-    have = _memory_bytes() // 2
-    if need > have:
-        largest = have // (n_players * 8 * DESIGN_COPIES)
-        raise ValueError(
-            f"budget {budget} on {n_players} players needs about {need / 2**30:.0f} GiB for the coalition design, "
-            f"more than half of this machine's {2 * have / 2**30:.0f} GiB; give a budget of at most {largest}."
-        )
 
 
 #: budget of a sampling estimator when none is given (capped at the game's 2**n coalitions)
@@ -81,6 +70,8 @@ class Estimator(BaseEstimator):
     name: ClassVar[str] = ""
     #: whether the values sum to ``v_full - v_empty`` (leave-one-out differences do not)
     efficient: ClassVar[bool] = True
+    #: whether ``budget="auto"`` is offered (sampling in rounds until the values converge)
+    auto_budget: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -112,7 +103,7 @@ class Estimator(BaseEstimator):
     def check(self) -> Estimator:
         """Raise a ValueError for a bad setting (before any game is evaluated); returns self."""
         if "budget" in self.param_names():
-            check_budget(self.budget)
+            check_budget(self.budget, auto=self.auto_budget)
         if "seed" in self.param_names():
             check_seed(self.seed)
         self._check()
@@ -167,14 +158,28 @@ class SamplingEstimator(Estimator):
         n_coalitions = 2 ** int(n_players)
         if self.budget is None:
             return min(n_coalitions, DEFAULT_BUDGET)
+        if self.budget == AUTO_BUDGET:
+            raise ValueError(f"{type(self).__name__} chooses its budget in rounds; it has no fixed budget.")
         if self.budget > n_coalitions:
             warnings.warn(
                 f"budget {self.budget} is more than the {n_coalitions} distinct coalitions of {n_players} players; "
                 f"using {n_coalitions} (every coalition once, so the values are exact).", stacklevel=2,
             )
             return n_coalitions
-        _check_design_memory(int(self.budget), int(n_players))
+        self._check_memory(int(self.budget), int(n_players))
         return int(self.budget)
+
+    @staticmethod
+    def _check_memory(budget: int, n_players: int) -> None:
+        """Refuse a budget whose coalition design would not fit in half of this machine's memory."""
+        need = budget * n_players * 8 * DESIGN_COPIES
+        have = _memory_bytes() // 2
+        if need > have:
+            largest = have // (n_players * 8 * DESIGN_COPIES)
+            raise ValueError(
+                f"budget {budget} on {n_players} players needs about {need / 2**30:.0f} GiB for the coalition design, "
+                f"more than half of this machine's {2 * have / 2**30:.0f} GiB; give a budget of at most {largest}."
+            )
 
     def _rng(self, stream: int | None = None) -> np.random.Generator:
         return np.random.default_rng(self.seed if stream is None else [self.seed, stream])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from ..checks import check_int
-from ..coalitions import SAMPLERS
+from ..checks import AUTO_BUDGET, check_int
+from ..coalitions import SAMPLERS, CoalitionSample, nested_coalitions
 from .base import SamplingEstimator
 from .result import Attribution
 from .surrogate import MAX_TREES, TreeSurrogate
@@ -18,6 +19,55 @@ ADJUSTMENTS = (None, "msr")
 STANDARD_ERRORS = ("folds", "bootstrap", None)
 #: the interaction matrix is computed by default up to this many players (it has n^2 entries)
 INTERACTIONS_UP_TO = 100
+#: budget="auto": stop once the estimated error (:func:`relative_error`) is at most this
+AUTO_TOLERANCE = 0.05
+#: budget="auto": the most coalitions evaluated
+AUTO_MAX_BUDGET = 4096
+#: budget="auto": the first round's coalitions (at least 2n + 2, so the linear base is determined); each
+#: further round doubles the budget
+AUTO_FIRST_ROUND = 128
+
+
+def relative_error(values: np.ndarray, std: np.ndarray) -> float:
+    """The estimated error of ``values`` relative to their spread: ``||std|| / ||values - mean(values)||``.
+
+    An estimate of ``||phi_hat - phi|| / ||phi - mean(phi)||`` when ``std`` are the values' standard
+    errors: the error in what sets contributors apart (their mean is fixed by efficiency). Infinite
+    when the values are all equal but uncertain.
+
+    >>> relative_error(np.array([1.0, 3.0]), np.array([0.1, 0.1]))  # sqrt(0.02) / sqrt(2)
+    0.1
+    """
+    spread = float(np.linalg.norm(values - values.mean()))
+    noise = float(np.linalg.norm(std))
+    if spread == 0.0:
+        return 0.0 if noise == 0.0 else float("inf")
+    return round(noise / spread, 12)
+
+
+def round_prefixes(sample: CoalitionSample) -> list[int]:
+    """The rows of each ``budget="auto"`` round in a :func:`~surrogateshap.coalitions.nested_coalitions`
+    sample: :func:`round_budgets`, one row fewer where a budget would split a pair.
+
+    >>> from surrogateshap.coalitions import nested_coalitions
+    >>> round_prefixes(nested_coalitions(20, 301, seed=0, paired=True))
+    [128, 256, 300]
+    """
+    n, rows = sample.masks.shape[1], len(sample)
+    return [budget - int(budget < rows and sample.unit[budget] == sample.unit[budget - 1])
+            for budget in round_budgets(n, rows)]
+
+
+def round_budgets(n_players: int, max_budget: int) -> list[int]:
+    """The budgets of ``budget="auto"``'s rounds: ``max(AUTO_FIRST_ROUND, 2n + 2)``, doubling, up to ``max_budget``.
+
+    >>> round_budgets(20, 1000)
+    [128, 256, 512, 1000]
+    """
+    budgets = [min(max(AUTO_FIRST_ROUND, 2 * n_players + 2), max_budget)]
+    while budgets[-1] < max_budget:
+        budgets.append(min(2 * budgets[-1], max_budget))
+    return budgets
 
 
 def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: float, r_full: float) -> np.ndarray:
@@ -78,6 +128,14 @@ class SurrogateSHAP(SamplingEstimator):
        game when only its empty and full values are known). The shift is reported in
        ``diagnostics["efficiency_shift"]``.
 
+    ``budget="auto"``: coalitions are sampled in rounds (:func:`round_budgets`; each round's sample
+    contains the earlier ones', :func:`~surrogateshap.coalitions.nested_coalitions`, so no evaluation is
+    wasted) and the values fitted after each; sampling stops at the first round whose estimated error
+    (:func:`relative_error` of the values and their standard errors) is at most ``tolerance``, or at
+    ``max_budget`` (with a warning). ``diagnostics["budget_trace"]`` lists each round's budget, estimated
+    error and change of the values since the round before; ``diagnostics["converged"]`` says which way it
+    stopped.
+
     Without adjustment ``std="folds"`` (the default) reads the standard errors off the fold models
     cross-validation already fitted (:func:`fold_jackknife_std`, no refit; on the games of
     ``benchmarks/surrogate_selection.py`` 2 std covers the exact value for about 90% of the
@@ -97,6 +155,8 @@ class SurrogateSHAP(SamplingEstimator):
     n_bootstrap : refits for ``std="bootstrap"``.
     adjust : None or ``"msr"``.
     interactions : compute the pairwise interaction matrix; None: for up to ``INTERACTIONS_UP_TO`` players.
+    tolerance, max_budget : ``budget="auto"``'s stopping rule (default :data:`AUTO_TOLERANCE`,
+        :data:`AUTO_MAX_BUDGET`).
 
     >>> from surrogateshap.games import MoebiusGame
     >>> game = MoebiusGame(np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], bool), np.array([1.0, 2.0, 3.0]))
@@ -104,9 +164,13 @@ class SurrogateSHAP(SamplingEstimator):
     ...                     cv=0, std=None, base=None, paired=False).estimate(game)
     >>> att.values.round(2), float(att.interactions[0, 1].round(2))
     (array([2.5, 3.5, 0. ]), 3.0)
+    >>> auto = SurrogateSHAP(budget="auto", tolerance=0.2).estimate(game)
+    >>> auto.diagnostics["converged"], auto.diagnostics["budget_trace"][-1]["budget"]
+    (True, 8)
     """
 
     name = "surrogateshap"
+    auto_budget = True
 
     def __init__(
         self,
@@ -123,6 +187,8 @@ class SurrogateSHAP(SamplingEstimator):
         base: str | None = "auto",
         interactions: bool | None = None,
         max_trees: int = MAX_TREES,
+        tolerance: float = AUTO_TOLERANCE,
+        max_budget: int = AUTO_MAX_BUDGET,
     ) -> None:
         super().__init__(budget, seed)
         self.sampler = sampler
@@ -136,6 +202,8 @@ class SurrogateSHAP(SamplingEstimator):
         self.base = base
         self.interactions = interactions
         self.max_trees = max_trees
+        self.tolerance = tolerance
+        self.max_budget = max_budget
 
     def _check(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -153,14 +221,53 @@ class SurrogateSHAP(SamplingEstimator):
                              "or std='bootstrap' (refits) or std=None.")
         if self.adjust == "msr" and self.cv < 2:
             raise ValueError("adjust='msr' needs out-of-fold residuals: use cv >= 2.")
+        check_int(self.max_budget, "max_budget", 2, hint="The empty and the full coalition count toward it.")
+        if isinstance(self.tolerance, bool) or not (isinstance(self.tolerance, (int, float))
+                                                    and 0.0 < float(self.tolerance) < float("inf")):
+            raise ValueError(f"tolerance must be a positive number (the relative error to stop at, e.g. 0.05), "
+                             f"got {self.tolerance!r}.")
+        if self.budget == AUTO_BUDGET and self.std is None and self.adjust is None:
+            raise ValueError("budget='auto' stops on the values' standard errors: use std='folds' (the default) "
+                             "or 'bootstrap', not std=None.")
 
     def _estimate(self, game: object) -> Attribution:
         game = self._cached(game)
-        sample = self._sample(game.n_players, self.sampler, self.paired)
-        values = game(sample.masks)
-        att = self._from_values(sample.masks, values)
+        if self.budget == AUTO_BUDGET:
+            att = self._estimate_in_rounds(game)
+        else:
+            sample = self._sample(game.n_players, self.sampler, self.paired)
+            att = self._from_values(sample.masks, game(sample.masks))
         att.n_evaluations = game.n_evaluations
         att.diagnostics.update({"sampler": self.sampler, "paired": self.paired})
+        return att
+
+    def _estimate_in_rounds(self, game: object) -> Attribution:
+        """``budget="auto"``: fit after each round of :func:`round_budgets`, stop at ``tolerance``."""
+        n = game.n_players
+        max_budget = min(int(self.max_budget), 2**n)
+        self._check_memory(max_budget, n)
+        sample = nested_coalitions(n, max_budget, self.sampler, seed=self.seed, paired=self.paired)
+        values = np.empty(0)
+        trace: list[dict[str, Any]] = []
+        previous = None
+        for cut in round_prefixes(sample):
+            values = np.concatenate([values, game(sample.masks[values.size : cut])])
+            att = self._from_values(sample.masks[:cut], values)
+            error = relative_error(att.values, att.std)
+            spread = float(np.linalg.norm(att.values - att.values.mean()))
+            change = None if previous is None or spread == 0 else float(np.linalg.norm(att.values - previous) / spread)
+            trace.append({"budget": int(cut), "error": error, "change": change})
+            if error <= self.tolerance:
+                break
+            previous = att.values
+        converged = error <= self.tolerance
+        if not converged:
+            warnings.warn(
+                f"budget='auto' stopped at max_budget={int(self.max_budget)} coalitions with an estimated relative "
+                f"error of {error:.3g}, above tolerance={self.tolerance}; raise max_budget or tolerance.",
+                stacklevel=3,
+            )
+        att.diagnostics.update({"budget_trace": trace, "converged": converged, "tolerance": float(self.tolerance)})
         return att
 
     def estimate_from_values(self, masks: np.ndarray, values: np.ndarray) -> Attribution:

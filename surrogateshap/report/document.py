@@ -168,7 +168,8 @@ def scalar_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
     """The document's scalars as flat metric names, for experiment loggers.
 
     Per utility ``<utility>/lds``, ``/surrogate_r2``, ``/surrogate_spearman``, ``/v_empty``,
-    ``/v_full``, ``/efficiency_gap``; and ``timings/<stage>``. Missing (null) numbers are left out.
+    ``/v_full``, ``/efficiency_gap``, with ``budget="auto"`` ``/coalitions`` and ``/estimated_error`` (the last
+    round's); and ``timings/<stage>``. Missing (null) numbers are left out.
     """
     metrics: dict[str, float] = {}
     for name, util in doc["utilities"].items():
@@ -181,6 +182,9 @@ def scalar_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
             "v_full": util.get("v_full"),
             "efficiency_gap": util.get("efficiency_gap"),
         }
+        if util.get("budget_trace"):
+            last = util["budget_trace"]["rounds"][-1]
+            candidates.update({"coalitions": last["budget"], "estimated_error": last["error"]})
         for key, value in candidates.items():
             if value is not None:
                 metrics[f"{name}/{key}"] = float(value)

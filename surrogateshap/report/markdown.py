@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..checks import AUTO_BUDGET
 from .document import ranks, shared_unit_rows
 
 #: up to this many contributors the table lists everyone; beyond, the ``TABLE_TOP_K`` largest and smallest values
@@ -15,6 +16,7 @@ _PLOT_LABELS = {
     "values_": "values per contributor",
     "interactions_": "pairwise interactions",
     "surrogate_cv_": "surrogate out-of-fold fit",
+    "budget_": "budget chosen in rounds",
 }
 
 
@@ -43,7 +45,8 @@ def report_markdown(doc: Mapping[str, Any], plot_files: Mapping[str, Sequence[st
     has_role = any("role" in c for c in contributors)
     lines = ["# Contributor attribution", ""]
     budget = doc.get("budget")
-    budget_text = f"a budget of {budget} coalitions" if budget is not None else "no coalition budget"
+    budget_text = ("a budget chosen in rounds: see each utility" if budget == AUTO_BUDGET
+                   else f"a budget of {budget} coalitions" if budget is not None else "no coalition budget")
     lines.append(
         f"Shapley values of **{n} contributors** for **{len(utilities)} "
         f"utilit{'y' if len(utilities) == 1 else 'ies'}** ({', '.join(f'`{u}`' for u in utilities)}), "
@@ -104,6 +107,13 @@ def _utility_section(name: str, util: Mapping[str, Any], contributors: Sequence[
         f"efficiency gap = {_fmt(util.get('efficiency_gap'), 3)}",
         f"coalitions evaluated = {util.get('n_evaluations')}",
     ]
+    trace = util.get("budget_trace")
+    if trace:
+        last = trace["rounds"][-1]
+        facts.append(f"budget auto: {len(trace['rounds'])} round(s), "
+                     + ("converged" if trace["converged"] else "stopped at max_budget")
+                     + f" at {last['budget']} coalitions, estimated relative error {_fmt(last['error'], 3)}"
+                     + f" (tolerance {_fmt(trace['tolerance'], 3)})")
     lds = util.get("lds")
     facts.append(f"LDS = {_fmt(lds, 3)} on {util.get('n_holdout', 0)} held-out coalitions" if lds is not None
                  else "LDS = not measured")

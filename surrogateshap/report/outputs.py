@@ -17,7 +17,14 @@ from typing import Any
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .document import load_attribution_document, ranks, validate_attribution_document
 from .markdown import report_markdown
-from .plots import figure_png, interactions_figure, slug, surrogate_cv_figure, values_figure
+from .plots import (
+    budget_trace_figure,
+    figure_png,
+    interactions_figure,
+    slug,
+    surrogate_cv_figure,
+    values_figure,
+)
 
 __all__ = ["CSV_COLUMNS", "attribution_csv", "rebuild_outputs", "write_outputs"]
 
@@ -51,8 +58,9 @@ def write_outputs(out_dir: str | os.PathLike, doc: Mapping[str, Any]) -> dict[st
     """Validate ``doc`` and write it with its table, plots and report into ``out_dir``, atomically.
 
     Files: ``attribution.csv``; per utility ``values_<name>.png``, ``interactions_<name>.png``
-    (when the attribution has interactions) and ``surrogate_cv_<name>.png`` (when the
-    document holds the surrogate's out-of-fold predictions); ``report.md``; and last
+    (when the attribution has interactions), ``surrogate_cv_<name>.png`` (when the
+    document holds the surrogate's out-of-fold predictions) and ``budget_<name>.png`` (``budget="auto"``:
+    the rounds); ``report.md``; and last
     ``attribution.json``, so that its presence means the set is complete. Every file goes
     through :func:`surrogateshap.io.atomic_write_bytes` (temporary file, then rename).
     ``<name>`` is the utility name made file-name safe.
@@ -82,6 +90,7 @@ def write_outputs(out_dir: str | os.PathLike, doc: Mapping[str, Any]) -> dict[st
         put_figure(f"values_{stem}.png", values_figure(doc, name))
         put_figure(f"interactions_{stem}.png", interactions_figure(doc, name))
         put_figure(f"surrogate_cv_{stem}.png", surrogate_cv_figure(doc, name))
+        put_figure(f"budget_{stem}.png", budget_trace_figure(doc, name))
         plot_files[name] = [f for f in written if f not in before]
     written["report.md"] = atomic_write_text(out / "report.md", report_markdown(doc, plot_files))
     written["attribution.json"] = atomic_write_json(out / "attribution.json", _strict_json(doc))

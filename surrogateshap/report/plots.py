@@ -209,12 +209,44 @@ def surrogate_cv_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
     rho = surrogate.get("holdout_spearman")
     r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.3f}"
     rho_text = "" if rho is None or not np.isfinite(rho) else f", Spearman = {rho:.3f}"
-    ax.set_title(f"{utility}: surrogate out-of-fold fit (R$^2$ = {r2_text}{rho_text})")
-    ax.set_xlabel("game value v(S)")
-    ax.set_ylabel("out-of-fold surrogate prediction f(S)")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
+    _label(ax, f"{utility}: surrogate out-of-fold fit (R$^2$ = {r2_text}{rho_text})", "game value v(S)",
+           "out-of-fold surrogate prediction f(S)", "upper left")
     return fig
+
+
+def budget_trace_figure(doc: Mapping[str, Any], utility: str) -> Figure | None:
+    """``budget="auto"``'s rounds: the estimated relative error (and the values' change) per budget, with the
+    tolerance; None when the budget was fixed.
+    """
+    trace = doc["utilities"][utility].get("budget_trace")
+    if not trace:
+        return None
+    rounds = trace["rounds"]
+    budgets = [r["budget"] for r in rounds]
+    fig = _new_figure(5.5, 4.0)
+    ax = fig.add_subplot()
+    errors = [np.nan if r["error"] is None else r["error"] for r in rounds]
+    ax.plot(budgets, errors, marker="o", color="#4c72b0", label="estimated relative error")
+    changes = [np.nan if r["change"] is None else r["change"] for r in rounds]
+    if np.isfinite(changes).any():
+        ax.plot(budgets, changes, marker="s", color="#8c8c8c", linestyle=":", label="change since the round before")
+    ax.axhline(trace["tolerance"], color="#c44e52", linestyle="--", linewidth=0.8, label="tolerance")
+    ax.set_xscale("log", base=2)
+    if np.nanmin([*errors, *changes, trace["tolerance"]]) > 0:
+        ax.set_yscale("log")
+    stopped = "converged" if trace["converged"] else "max_budget reached"
+    _label(ax, f"{utility}: budget chosen in rounds ({stopped})", "coalitions evaluated",
+           "relative to the values' spread", "upper right")
+    return fig
+
+
+def _label(ax: Any, title: str, xlabel: str, ylabel: str, legend: str) -> None:
+    """Title, axis labels, a small legend at ``legend`` and a light grid."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc=legend, fontsize="small")
+    ax.grid(alpha=0.3)
 
 
 def _set_ticks(set_ticks, set_labels, labels: list[str], rotation: float = 0, positions: Any = None) -> None:
