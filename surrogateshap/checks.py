@@ -104,6 +104,8 @@ def check_budget(budget: Any, auto: bool = False) -> int | str | None:
     if budget == AUTO_BUDGET and auto:
         return AUTO_BUDGET
     if isinstance(budget, str) and budget.strip().lower() == AUTO_BUDGET:
+        if auto:  # a spelling of it ("Auto", " auto")
+            raise ValueError(f"budget {budget!r}: write 'auto' (lowercase, no spaces) or an integer of at least 2.")
         raise ValueError("budget 'auto' (sampling in rounds until the values converge) is offered by method "
                          "'surrogateshap' only; give this method an integer budget of at least 2.")
     hint = "The empty and the full coalition count toward it" + (", or give 'auto'." if auto else ".")

@@ -60,6 +60,8 @@ def test_auto_budget_at_its_maximum_warns_and_says_so():
         att = estimate(game, budget="auto", tolerance=1e-6, max_budget=300)
     assert not att.diagnostics["converged"] and att.n_evaluations == 300
     assert [r["budget"] for r in att.diagnostics["budget_trace"]] == [128, 256, 300]
+    with pytest.warns(UserWarning, match=r"stopped at all 32 coalitions \(32 evaluated\)"):
+        estimate(MoebiusGame.random(5, order=3, n_terms=6, seed=3), budget="auto", tolerance=1e-9)
 
 
 def test_auto_budget_is_refused_where_it_cannot_work():
@@ -67,6 +69,8 @@ def test_auto_budget_is_refused_where_it_cannot_work():
         make_estimator("kernelshap", budget="auto")
     with pytest.raises(ValueError, match="budget must be an integer of at least 2, got 'sometimes'.*or give 'auto'"):
         make_estimator("surrogateshap", budget="sometimes")
+    with pytest.raises(ValueError, match=r"budget 'Auto': write 'auto' \(lowercase"):
+        make_estimator("surrogateshap", budget="Auto")
     with pytest.raises(ValueError, match="stops on the values' standard errors"):
         make_estimator("surrogateshap", budget="auto", std=None)
     with pytest.raises(ValueError, match="tolerance must be a positive number"):

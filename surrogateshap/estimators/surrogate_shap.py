@@ -262,9 +262,10 @@ class SurrogateSHAP(SamplingEstimator):
             previous = att.values
         converged = error <= self.tolerance
         if not converged:
+            reached = f"all {2**n} coalitions" if len(sample) == 2**n else f"max_budget={int(self.max_budget)}"
             warnings.warn(
-                f"budget='auto' stopped at max_budget={int(self.max_budget)} coalitions with an estimated relative "
-                f"error of {error:.3g}, above tolerance={self.tolerance}; raise max_budget or tolerance.",
+                f"budget='auto' stopped at {reached} ({cut} evaluated) with an estimated relative error of "
+                f"{error:.3g}, above tolerance={self.tolerance}; raise max_budget or tolerance.",
                 stacklevel=3,
             )
         att.diagnostics.update({"budget_trace": trace, "converged": converged, "tolerance": float(self.tolerance)})
