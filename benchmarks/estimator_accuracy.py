@@ -153,14 +153,20 @@ def write_markdown(summary: pd.DataFrame, path: Path) -> None:
         f"Median over seeds of ||phi_hat - phi|| / ||phi||; in parentheses the ratio to {REFERENCE}.",
     ]
     for game, part in summary.groupby("game"):
-        err = part.pivot(index="budget", columns="method", values="error")
         ratio = part.pivot(index="budget", columns="method", values="ratio_to_surrogateshap")
-        lines += ["", f"## {game}", "", "| budget | " + " | ".join(err.columns) + " |",
-                  "|---" * (len(err.columns) + 1) + "|"]
-        for budget in err.index:
-            cells = [f"{err.loc[budget, m]:.4f} ({ratio.loc[budget, m]:.2f})" for m in err.columns]
-            lines.append(f"| {budget} | " + " | ".join(cells) + " |")
+        lines += game_table(game, part, lambda budget, method, error, ratio=ratio:
+                            f"{error:.4f} ({ratio.loc[budget, method]:.2f})")
     path.write_text("\n".join(lines) + "\n")
+
+
+def game_table(game: str, part: pd.DataFrame, cell) -> list[str]:
+    """Markdown lines of one game's table: a row per budget, a column per method, ``cell(budget, method, error)``."""
+    err = part.pivot(index="budget", columns="method", values="error")
+    lines = ["", f"## {game}", "", "| budget | " + " | ".join(err.columns) + " |",
+             "|---" * (len(err.columns) + 1) + "|"]
+    for budget in err.index:
+        lines.append(f"| {budget} | " + " | ".join(cell(budget, m, err.loc[budget, m]) for m in err.columns) + " |")
+    return lines
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from estimator_accuracy import BUDGETS, game_and_values  # noqa: E402
+from estimator_accuracy import BUDGETS, game_and_values, game_table  # noqa: E402
 
 OURS = {  # label -> (method, options)
     "surrogateshap_default": ("surrogateshap", {}),
@@ -187,15 +187,15 @@ def write_markdown(frame: pd.DataFrame, path: Path) -> None:
     for budget, row in cost.iterrows():
         lines.append(f"| {budget} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     for game, part in med.groupby("game"):
-        err = part.pivot(index="budget", columns="method", values="error")
         ratio = part.pivot(index="budget", columns="method", values="ratio")
-        lines += ["", f"## {game}", "", "| budget | " + " | ".join(err.columns) + " |",
-                  "|---" * (len(err.columns) + 1) + "|"]
-        for budget in err.index:
-            cells = [("" if np.isnan(err.loc[budget, m]) else
-                      (f"**{err.loc[budget, m]:.4f}**" if ratio.loc[budget, m] == 1 else
-                       f"{err.loc[budget, m]:.4f} ({ratio.loc[budget, m]:.2f})")) for m in err.columns]
-            lines.append(f"| {budget} | " + " | ".join(cells) + " |")
+
+        def cell(budget, method, error, ratio=ratio):
+            if np.isnan(error):
+                return ""
+            times = ratio.loc[budget, method]
+            return f"**{error:.4f}**" if times == 1 else f"{error:.4f} ({times:.2f})"
+
+        lines += game_table(game, part, cell)
     path.write_text("\n".join(lines) + "\n")
 
 

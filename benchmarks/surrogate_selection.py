@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from estimator_accuracy import BUDGETS, GAMES, _game
+from estimator_accuracy import BUDGETS, GAMES, game_and_values
 
 from surrogateshap.estimators import PAPER_GRID as PAPER
 
@@ -54,7 +54,7 @@ def run_task(task: tuple[str, str, int, int]) -> dict:
     from surrogateshap.games import CachedGame
 
     variant, name, budget, seed = task
-    game, exact = _game(name)
+    game, exact = game_and_values(name)
     game = CachedGame(game)
     with threadpool_limits(limits=1):
         cpu = time.process_time()
