@@ -37,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from estimator_accuracy import BUDGETS, game_and_values, game_table  # noqa: E402
 
+from surrogateshap.coalitions import all_coalitions  # noqa: E402  (row k: player i iff bit i of k, as the tables)
+
 OURS = {  # label -> (method, options)
     "surrogateshap_default": ("surrogateshap", {}),
     "surrogateshap_msr": ("surrogateshap", {"adjust": "msr"}),
@@ -49,11 +51,6 @@ TABULAR = {"wine13_gbt": ("wine", 13), "cancer16_gbt": ("breast_cancer", 16)}
 FIELDS = ["game", "budget", "seed", "method", "error", "spearman", "seconds", "distinct"]
 #: an error below this means the method is exact on the game (up to rounding)
 EXACT = 1e-8
-
-
-def all_masks(n: int) -> np.ndarray:
-    """Every coalition of ``n`` players, row ``k`` holding player ``i`` iff bit ``i`` of ``k`` is set."""
-    return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
 
 
 def tabular_values(dataset: str, n: int, seed: int = 0) -> np.ndarray:
@@ -70,7 +67,7 @@ def tabular_values(dataset: str, n: int, seed: int = 0) -> np.ndarray:
     target = int(model.predict(row[None])[0])
     background = x_train[np.random.default_rng(seed).choice(len(x_train), 32, replace=False)]
     values = []
-    for masks in np.array_split(all_masks(n), max(1, 2**n // 2048)):
+    for masks in np.array_split(all_coalitions(n), max(1, 2**n // 2048)):
         mixed = np.where(masks[:, None, :], row, background[None])  # (coalitions, background, features)
         proba = model.predict_proba(mixed.reshape(-1, n))[:, target]
         values.append(proba.reshape(len(masks), -1).mean(axis=1))
@@ -96,7 +93,7 @@ def tabulate(tables: Path) -> None:
         else:
             game, exact = game_and_values(name)
             n = game.n_players
-            values = np.concatenate([game(m) for m in np.array_split(all_masks(n), 64)])
+            values = np.concatenate([game(m) for m in np.array_split(all_coalitions(n), 64)])
             if n <= 16:  # the table reproduces the game's exact values (closed form or enumeration)
                 again = estimate(table_game(values, n), "exact", interactions=False).values
                 assert np.allclose(again, exact, rtol=1e-9, atol=1e-12), name
