@@ -111,7 +111,7 @@ def counterfactual_rows(results: Mapping[str, Any], fraction: float = CF_FRACTIO
     return rows
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, (float, np.floating)):
@@ -119,13 +119,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 3) -> list[str]:
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 3) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_fmt(c, digits) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(fmt(c, digits) for c in row) + " |" for row in rows]
     return lines
 
 
-def _status(n: int, expected: int) -> str:
+def completeness(n: int, expected: int) -> str:
     return "complete" if n >= expected else f"PARTIAL ({n} of {expected})"
 
 
@@ -134,7 +134,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
 
 
 # ----------------------------------------------------------------------------- proxy stage
-class _Recorder:
+class SizeRecorder:
     """A game wrapper that records the size of every coalition it is asked for (inside a CachedGame)."""
 
     def __init__(self, game: Any) -> None:
@@ -147,24 +147,18 @@ class _Recorder:
         return self.game(masks)
 
 
-def similarity_values(config: Mapping[str, Any], bank: Any) -> np.ndarray:
-    """Per contributor: mean cosine similarity between its bank embeddings and its training images' embeddings."""
+def similarity_values(extractor: Any, training_images: Any, example_ids: Mapping[str, Sequence[str]],
+                      generated: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per contributor: mean cosine similarity between the embeddings of its generated samples (``generated[c]``)
+    and of its training images (``training_images(example_ids[c])``, embedded by ``extractor``); in the order of
+    ``example_ids``."""
     import torch
 
-    from surrogateshap.config import instantiate
-    from surrogateshap.examples.digits.planting import DigitsContributors, DigitsPlanting
-
-    extractor = instantiate(config["generation"]["extractors"]["embedding"], "config.generation.extractors.embedding")
-    data = DigitsContributors.build(DigitsPlanting.from_config(config.get("data") or {}))
-    generated = np.asarray(bank["embedding"], dtype=np.float64)
-    owners = bank.contributor_index
-    out = np.empty(len(bank.contributor_ids), dtype=np.float64)
-    for i, cid in enumerate(bank.contributor_ids):
-        images = data.images[data.contributor_index == data.contributor_ids.index(cid)]
-        batch = torch.from_numpy(np.ascontiguousarray(images[:, None])).float().repeat(1, 3, 1, 1)
+    out = np.empty(len(example_ids), dtype=np.float64)
+    for i, (cid, examples) in enumerate(example_ids.items()):
         with torch.no_grad():
-            train = np.asarray(extractor(batch), dtype=np.float64)
-        gen = generated[owners == i]
+            train = np.asarray(extractor(training_images(list(examples))), dtype=np.float64)
+        gen = np.asarray(generated[cid], dtype=np.float64)
         gen = gen / np.maximum(np.linalg.norm(gen, axis=1, keepdims=True), 1e-12)
         train = train / np.maximum(np.linalg.norm(train, axis=1, keepdims=True), 1e-12)
         out[i] = float((gen @ train.T).mean())
@@ -178,6 +172,7 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     from surrogateshap.config import instantiate, load_config
     from surrogateshap.estimators import estimate
     from surrogateshap.examples.digits.demo import default_config_path
+    from surrogateshap.examples.digits.planting import DigitsTrainingImages
     from surrogateshap.games import CachedGame
     from surrogateshap.games.proxy import ProxyGame
     from surrogateshap.pipeline import run_attribution
@@ -207,7 +202,7 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     for method in METHODS:
         for budget in args.budgets:
             for name, metric in utilities.items():
-                recorder = _Recorder(ProxyGame(bank, copy.deepcopy(metric), empties[name]))
+                recorder = SizeRecorder(ProxyGame(bank, copy.deepcopy(metric), empties[name]))
                 game = CachedGame(recorder)
                 start = time.perf_counter()
                 att = estimate(game, method, budget=budget, seed=args.seed,
@@ -220,7 +215,12 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
                 }
                 print(f"{method} budget={budget} {name}: {total:.1f}s", flush=True)
     start = time.perf_counter()
-    sim = similarity_values(config, bank)
+    registry = instantiate(config["contributors"], "config.contributors")
+    embeddings = np.asarray(bank["embedding"])
+    sim = similarity_values(
+        instantiate(config["generation"]["extractors"]["embedding"], "config.generation.extractors.embedding"),
+        DigitsTrainingImages(config.get("data") or {}), {c: registry.example_ids(c) for c in ids},
+        {c: embeddings[bank.contributor_index == i] for i, c in enumerate(ids)})
     seconds = time.perf_counter() - start
     methods[SIMILARITY] = {NO_BUDGET: {
         name: {"values": sim.tolist(), "v_empty": 0.0, "v_full": float(sim.sum()), "n_evaluations": 0,
@@ -321,7 +321,7 @@ def load_retrains(paths: Sequence[Path], ids: Sequence[str]) -> tuple[dict[str, 
     return rows, notes
 
 
-def _value(row: Mapping[str, Any] | None, column: str) -> float:
+def row_value(row: Mapping[str, Any] | None, column: str) -> float:
     if row is None or column not in row:
         return float("nan")
     try:
@@ -359,8 +359,8 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
         if row is None:
             continue
         for u in utilities:
-            held[u].append((key_mask(proxy[name]["mask"]), float(proxy[name][u]), _value(row, u),
-                            _value(row, f"{u}_uncond")))
+            held[u].append((key_mask(proxy[name]["mask"]), float(proxy[name][u]), row_value(row, u),
+                            row_value(row, f"{u}_uncond")))
     for u in utilities:
         data = held[u]
         p = np.array([d[1] for d in data])
@@ -370,7 +370,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
             ok = np.isfinite(p) & np.isfinite(r)
             rho, pr = correlations(p[ok], r[ok])
             entry.update({f"n{suffix}": int(ok.sum()), f"spearman{suffix}": rho, f"pearson{suffix}": pr})
-        entry["status"] = _status(entry["n"], expected)
+        entry["status"] = completeness(entry["n"], expected)
         fid_rows.append(entry)
     fidelity = pd.DataFrame(fid_rows)
     partial = any(r["n"] < expected for r in fid_rows)
@@ -378,9 +378,10 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
               f"Proxy value vs retrained value (`<utility>`: conditional mixture; `_uncond`: the retrained model's "
               f"null label) on the held-out coalitions: rests on {min((r['n'] for r in fid_rows), default=0)} of "
               f"{expected} holdout coalitions{' (PARTIAL)' if partial else ''}.", ""]
-    lines += _table(["utility", "n", "Spearman", "Pearson", "n uncond", "Spearman uncond", "Pearson uncond", "status"],
-                    [[r["utility"], r["n"], r["spearman"], r["pearson"], r["n_uncond"], r["spearman_uncond"],
-                      r["pearson_uncond"], r["status"]] for r in fid_rows])
+    lines += markdown_table(
+        ["utility", "n", "Spearman", "Pearson", "n uncond", "Spearman uncond", "Pearson uncond", "status"],
+        [[r["utility"], r["n"], r["spearman"], r["pearson"], r["n_uncond"], r["spearman_uncond"], r["pearson_uncond"],
+          r["status"]] for r in fid_rows])
 
     # --- LDS
     lds_rows = []
@@ -397,22 +398,22 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
                                       v_full=rec["v_full"], method=method, n_evaluations=rec["n_evaluations"])
                     score = lds(att, np.array([d[0] for d in data]), np.array([d[2] for d in data]))
                 lds_rows.append({"method": method, "budget": budget, "utility": u, "n": len(data), "lds": score,
-                                 "status": _status(len(data), expected)})
+                                 "status": completeness(len(data), expected)})
     loo_present = [retrain.get(mask_key(m)) for m in loo_masks(ids)[1]]
     n_loo = sum(r is not None for r in loo_present)
     loo_note = f"retrain LOO: {n_loo} of {n} leave-one-out retrains, full {'present' if full else 'missing'}"
     if n_loo == n and full is not None:
         for u in utilities:
-            values = np.array([_value(full, u) - _value(r, u) for r in loo_present])
+            values = np.array([row_value(full, u) - row_value(r, u) for r in loo_present])
             data = [d for d in held[u] if math.isfinite(d[2])]
             score = float("nan")
             if len(data) >= 3 and np.isfinite(values).all():
                 empty = retrain.get("0" * n)
-                att = Attribution(values=values, v_empty=_value(empty, u) if empty else 0.0,
-                                  v_full=_value(full, u), method="loo", n_evaluations=n + 1)
+                att = Attribution(values=values, v_empty=row_value(empty, u) if empty else 0.0,
+                                  v_full=row_value(full, u), method="loo", n_evaluations=n + 1)
                 score = lds(att, np.array([d[0] for d in data]), np.array([d[2] for d in data]))
             lds_rows.append({"method": "retrain_loo", "budget": str(n + 1), "utility": u, "n": len(data),
-                             "lds": score, "status": _status(len(data), expected)})
+                             "lds": score, "status": completeness(len(data), expected)})
     lds_frame = pd.DataFrame(lds_rows, columns=["method", "budget", "utility", "n", "lds", "status"])
     n_lds = int(lds_frame["n"].min()) if len(lds_frame) else 0
     lines += ["", "## LDS against retraining", "",
@@ -423,9 +424,9 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
                  else f"`retrain_loo` MISSING ({loo_note})."), ""]
     if len(lds_frame):
         wide = lds_frame.pivot_table(index=["method", "budget"], columns="utility", values="lds", sort=False)
-        lines += _table(["method", "budget", *utilities],
-                        [[m, b, *[100 * wide.loc[(m, b), u] if u in wide.columns else float("nan")
-                                  for u in utilities]] for m, b in wide.index], digits=1)
+        lines += markdown_table(["method", "budget", *utilities],
+                                [[m, b, *[100 * wide.loc[(m, b), u] if u in wide.columns else float("nan")
+                                          for u in utilities]] for m, b in wide.index], digits=1)
 
     # --- counterfactual
     cf_rows = []
@@ -442,7 +443,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
         cf_rows.append({
             "method": row["method"], "budget": row["budget"], "utility": u, "which": row["which"],
             "removed": " ".join(row["removed"]), "retrained_as": got.get("coalition"),
-            "retrain_value": _value(got, u), "retrain_change": _value(got, u) - _value(full, u),
+            "retrain_value": row_value(got, u), "retrain_change": row_value(got, u) - row_value(full, u),
             "proxy_change": (proxy_cf - proxy_full) if proxy_cf is not None and proxy_full is not None else None,
         })
     cf_frame = pd.DataFrame(cf_rows, columns=["method", "budget", "utility", "which", "removed", "retrained_as",
@@ -453,9 +454,10 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
               f"(budget {CF_BUDGET}; similarity: its one vector) and retrain; change = retrained value minus "
               f"retrained full coalition{'' if full else ' (full MISSING: changes n/a)'}. {len(cf_rows)} of "
               f"{total_cf} rows retrained{' (PARTIAL)' if missing_cf else ''}.", ""]
-    lines += _table(["method", "utility", "which", "removed", "retrain value", "retrain change", "proxy change"],
-                    [[r["method"], r["utility"], r["which"], r["removed"], r["retrain_value"], r["retrain_change"],
-                      r["proxy_change"]] for r in cf_rows])
+    lines += markdown_table(
+        ["method", "utility", "which", "removed", "retrain value", "retrain change", "proxy change"],
+        [[r["method"], r["utility"], r["which"], r["removed"], r["retrain_value"], r["retrain_change"],
+          r["proxy_change"]] for r in cf_rows])
     if missing_cf:
         lines += ["", f"Not retrained ({len(missing_cf)}): " + ", ".join(missing_cf)]
 
@@ -482,22 +484,22 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
             })
     cost = pd.DataFrame(cost_rows)
     nonempty = [r for k, r in retrain.items() if "1" in k]
-    per = [sum(_value(r, c) for c in ("train_seconds", "generate_seconds", "score_seconds")) for r in nonempty]
+    per = [sum(row_value(r, c) for c in ("train_seconds", "generate_seconds", "score_seconds")) for r in nonempty]
     per = [p for p in per if math.isfinite(p)]
     retrain_mean = float(np.mean(per)) if per else float("nan")
     lines += ["", "## Cost", "",
-              f"Bank generation, once for every method and utility: {_fmt(generation, 1)} s ({gen_note}) for "
-              f"{bank_samples} samples; base bank (v_empty) {_fmt(timings.get('base_generation'), 1)} s.",
-              f"Retraining: mean train + generate + score = {_fmt(retrain_mean, 1)} s per non-empty coalition, over "
+              f"Bank generation, once for every method and utility: {fmt(generation, 1)} s ({gen_note}) for "
+              f"{bank_samples} samples; base bank (v_empty) {fmt(timings.get('base_generation'), 1)} s.",
+              f"Retraining: mean train + generate + score = {fmt(retrain_mean, 1)} s per non-empty coalition, over "
               f"{len(per)} retrained non-empty coalitions (of {len(retrain)} read).", "",
               "Seconds per method, summed over utilities (evaluation: the proxy game's metric calls; fit: the rest "
               "of the estimator). One retrain scores every utility, so the retraining estimate is the most "
               "coalitions any utility's run evaluated times the mean retraining seconds above.", ""]
-    lines += _table(["method", "budget", "utilities", "evaluation s", "fit s", "coalitions per utility",
-                     "retraining that many coalitions (est. s)"],
-                    [[r["method"], r["budget"], r["utilities"], r["evaluation_seconds"], r["fit_seconds"],
-                      r["max_coalitions"], r["max_coalitions"] * retrain_mean if r["max_coalitions"] else None]
-                     for r in cost_rows], digits=1)
+    lines += markdown_table(["method", "budget", "utilities", "evaluation s", "fit s", "coalitions per utility",
+                             "retraining that many coalitions (est. s)"],
+                            [[r["method"], r["budget"], r["utilities"], r["evaluation_seconds"], r["fit_seconds"],
+                              r["max_coalitions"], r["max_coalitions"] * retrain_mean if r["max_coalitions"] else None]
+                             for r in cost_rows], digits=1)
     ratios = []
     ss = results["methods"].get("surrogateshap", {}).get(str(CF_BUDGET), {})
     per_image = generation / bank_samples if generation and bank_samples else float("nan")
@@ -510,10 +512,11 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
     ratio_frame = pd.DataFrame(ratios)
     lines += ["", f"Regenerate per coalition vs bank (SurrogateSHAP, budget {CF_BUDGET}): the paper's pipeline "
               f"generates {m} x |S| images for every coalition it evaluates; estimated at the bank's measured "
-              f"seconds per image ({_fmt(per_image, 4)} s; {gen_note}).", ""]
-    lines += _table(["utility", "coalitions", "sum of sizes", "images", "regenerate (est. s)", "bank s", "ratio"],
-                    [[r["utility"], r["coalitions"], r["sum_sizes"], r["images"], r["regenerate_seconds"],
-                      r["bank_seconds"], r["ratio"]] for r in ratios], digits=1)
+              f"seconds per image ({fmt(per_image, 4)} s; {gen_note}).", ""]
+    lines += markdown_table(
+        ["utility", "coalitions", "sum of sizes", "images", "regenerate (est. s)", "bank s", "ratio"],
+        [[r["utility"], r["coalitions"], r["sum_sizes"], r["images"], r["regenerate_seconds"], r["bank_seconds"],
+          r["ratio"]] for r in ratios], digits=1)
     return {"fidelity": fidelity, "lds": lds_frame, "counterfactual": cf_frame, "cost": cost,
             "regeneration": ratio_frame, "markdown": "\n".join(lines) + "\n"}
 

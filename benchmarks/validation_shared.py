@@ -199,7 +199,7 @@ def run_report(args: argparse.Namespace) -> dict[str, Any]:
     proxy = json.loads(Path(args.results).read_text())
     planned = pd.read_csv(args.coalitions)["coalition"].astype(str)
     n_planned = {p: int(planned.str.startswith(p).sum()) for p in FAMILIES}
-    from surrogateshap.examples.digits.retrain import RESULTS_FILE, SETTINGS_FILE
+    from surrogateshap.games.retraining import RESULTS_FILE, SETTINGS_FILE
 
     frames = []
     for path in map(Path, args.retrain):

@@ -8,8 +8,8 @@
   ``value`` column, one row per coalition, the empty and the full coalition included.
 - ``surrogateshap report --from DIR``: rebuild a finished run's ``attribution.csv``, plots and ``report.md``
   from its ``attribution.json`` (after editing a contributor's role, or to re-plot).
-- ``surrogateshap retrain --coalitions FILE.csv --out DIR``: the digits retraining game (ground
-  truth for validating the proxy): retrain the DDPM on each coalition and score it.
+- ``surrogateshap retrain --coalitions FILE.csv --out DIR [--setting artists]``: the retraining game (ground
+  truth for validating the proxy): retrain the digits DDPM (or the artists' LoRA) on each coalition and score it.
 - ``surrogateshap fit|predict --config FILE``: LightningCLI over the project's modules (train the
   digits DDPM or feature network; generate a bank in a predict loop).
 
@@ -93,17 +93,25 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ret = sub.add_parser(
         "retrain",
-        help="ground truth for validation: retrain the digits DDPM on each coalition and score it.",
+        help="ground truth for validation: retrain the digits DDPM (or the artists' LoRA) on each coalition and "
+        "score it.",
         description="For every coalition of a CSV (one 0/1 column per contributor, optional `coalition` name "
-        "column) train the class-conditional DDPM from scratch on that coalition's data with the shipped recipe, "
-        "generate with the coalition's labels and with the null label only, and record every utility in "
-        "OUT/retrain.csv. A rerun skips finished coalitions.",
+        "column) retrain on that coalition's data with the shipped recipe and record every utility in "
+        "OUT/retrain.csv. digits: the class-conditional DDPM from scratch, generated with the coalition's labels "
+        "and with the null label only. artists: the LoRA from the base model (the recipe's steps per picture), "
+        "prompted with the coalition's captions. The empty coalition is the config's base model. A rerun skips "
+        "finished coalitions.",
     )
     ret.add_argument("--coalitions", required=True, type=Path, help="CSV of coalitions to retrain.")
     ret.add_argument("--out", required=True, type=Path, help="output folder (created if missing).")
-    ret.add_argument("--config", type=Path, default=None, help="digits config (default: the shipped one).")
+    ret.add_argument("--setting", choices=["digits", "artists"], default="digits",
+                     help="which embedded setting (default digits).")
+    ret.add_argument("--config", type=Path, default=None,
+                     help="a config of that setting (default: the shipped configs/digits.yaml or "
+                     "configs/artists_sd.yaml).")
     ret.add_argument("--max-steps", type=int, default=None,
-                     help="training steps per retrain (default: the recipe's, as for the shipped model).")
+                     help="training steps per retrain (default: the recipe's, as for the shipped model; artists: "
+                     "its steps per picture).")
     ret.add_argument("--train-seed", type=int, default=None,
                      help="training seed (default: the recipe's, as for the shipped model); use another --out "
                      "folder per seed.")
@@ -178,11 +186,19 @@ def _run_setting(args: argparse.Namespace) -> None:
 
 def _retrain(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .examples.digits.demo import default_config_path, digits_sections
-    from .examples.digits.retrain import RESULTS_FILE, run_retraining
+    from .games.retraining import RESULTS_FILE, run_retraining
 
-    config = load_config(args.config or default_config_path(), args.overrides, sections=digits_sections())
-    frame = run_retraining(config, args.coalitions, args.out, max_steps=args.max_steps,
+    if args.setting == "artists":
+        from .examples.artists.demo import artists_sections as sections
+        from .examples.artists.demo import default_config_path
+        from .examples.artists.retrain import ARTISTS_RETRAINING as retraining
+    else:
+        from .examples.digits.demo import default_config_path
+        from .examples.digits.demo import digits_sections as sections
+        from .examples.digits.retrain import DIGITS_RETRAINING as retraining
+
+    config = load_config(args.config or default_config_path(), args.overrides, sections=sections())
+    frame = run_retraining(config, args.coalitions, args.out, retraining, max_steps=args.max_steps,
                            train_seed=args.train_seed, progress=not args.no_progress, workers=args.workers)
     print(f"{len(frame)} coalitions scored; wrote {args.out / RESULTS_FILE}")
 

@@ -10,7 +10,8 @@ from surrogateshap.cli import main
 from surrogateshap.coalitions import read_coalitions
 from surrogateshap.config import load_config
 from surrogateshap.examples.digits.demo import default_config_path
-from surrogateshap.examples.digits.retrain import RESULTS_FILE, run_retraining
+from surrogateshap.examples.digits.retrain import DIGITS_RETRAINING
+from surrogateshap.games.retraining import RESULTS_FILE, run_retraining
 from surrogateshap.pipeline import run_attribution
 
 TINY = {
@@ -40,7 +41,7 @@ def retrained(tmp_path_factory):
     config = load_config(default_config_path(), TINY)
     ids = [f"digit{d}_{x}" for d in range(10) for x in "ab"]
     csv = write_coalitions(root / "coalitions.csv", ids, [[], ["digit0_a", "digit1_b", "digit2_a"]])
-    frame = run_retraining(config, csv, root / "out", max_steps=2, progress=False)
+    frame = run_retraining(config, csv, root / "out", DIGITS_RETRAINING, max_steps=2, progress=False)
     return root, config, csv, frame
 
 
@@ -64,7 +65,7 @@ def test_a_rerun_skips_finished_coalitions(retrained):
     root, config, csv, frame = retrained
     model = root / "out" / "coalitions" / "s1" / "model" / "training.json"
     stamp = model.stat().st_mtime_ns
-    again = run_retraining(config, csv, root / "out", max_steps=2, progress=False)
+    again = run_retraining(config, csv, root / "out", DIGITS_RETRAINING, max_steps=2, progress=False)
     pd.testing.assert_frame_equal(again, frame)
     assert model.stat().st_mtime_ns == stamp
     assert len(pd.read_csv(root / "out" / RESULTS_FILE)) == 2
@@ -73,10 +74,11 @@ def test_a_rerun_skips_finished_coalitions(retrained):
 def test_another_training_seed_changes_the_retrain_and_needs_its_own_folder(retrained, tmp_path):
     root, config, csv, frame = retrained
     with pytest.raises(ValueError, match="holds retrains with settings"):
-        run_retraining(config, csv, root / "out", max_steps=2, train_seed=1, progress=False)
+        run_retraining(config, csv, root / "out", DIGITS_RETRAINING, max_steps=2, train_seed=1, progress=False)
     only_s1 = tmp_path / "s1.csv"
     pd.read_csv(csv).iloc[[1]].to_csv(only_s1, index=False)
-    seeded = run_retraining(config, only_s1, tmp_path / "seed1", max_steps=2, train_seed=1, progress=False)
+    seeded = run_retraining(config, only_s1, tmp_path / "seed1", DIGITS_RETRAINING, max_steps=2, train_seed=1,
+                            progress=False)
     assert seeded.loc[0, "coalition"] == "s1"
     assert seeded.loc[0, "fid"] != pytest.approx(frame.loc[1, "fid"], rel=1e-6)
     assert json.loads((tmp_path / "seed1" / "retrain_settings.json").read_text()) == {"max_steps": 2, "train_seed": 1}
@@ -84,13 +86,13 @@ def test_another_training_seed_changes_the_retrain_and_needs_its_own_folder(retr
 
 def test_parallel_workers_write_the_same_rows_in_file_order(retrained, tmp_path):
     _, config, csv, frame = retrained
-    parallel = run_retraining(config, csv, tmp_path, max_steps=2, progress=False, workers=2)
+    parallel = run_retraining(config, csv, tmp_path, DIGITS_RETRAINING, max_steps=2, progress=False, workers=2)
     assert list(parallel["coalition"]) == ["s0", "s1"]
     assert pd.read_csv(tmp_path / RESULTS_FILE)["coalition"].tolist() == ["s0", "s1"]
     for name in UTILITIES:  # same seeds whichever process trains a coalition
         assert parallel[name].tolist() == pytest.approx(frame[name].tolist(), rel=1e-4), name
     with pytest.raises(ValueError, match="workers must be an integer of at least 1"):
-        run_retraining(config, csv, tmp_path, workers=0)
+        run_retraining(config, csv, tmp_path, DIGITS_RETRAINING, workers=0)
 
 
 def test_bad_coalition_files_are_clear_errors(tmp_path, capsys):
@@ -107,7 +109,7 @@ def test_shared_labels_retrain_on_the_digit_and_sample_per_unit(tmp_path):
     config = load_config(default_config_path().with_name("digits_shared.yaml"), TINY)
     ids = [f"digit{d}_{x}" for d in range(10) for x in "ab"]
     csv = write_coalitions(tmp_path / "coalitions.csv", ids, [["digit1_a", "digit1_b", "digit3_b"]])
-    frame = run_retraining(config, csv, tmp_path / "out", max_steps=2, progress=False)
+    frame = run_retraining(config, csv, tmp_path / "out", DIGITS_RETRAINING, max_steps=2, progress=False)
     assert np.isfinite(frame[list(UTILITIES)].to_numpy(dtype=float)).all()
     work = tmp_path / "out" / "coalitions" / "s0"
     # the model is conditioned on the ten digits; the twins of digit 1 share one unit of samples

@@ -7,6 +7,7 @@ pictures with planted roles, trained and shipped by the project, offline on a CP
 - :mod:`.diffusion`, :mod:`.scorer`, :mod:`.data`: the autoencoder, the base model, the LoRA and the scorer
   network as LightningModules, and their data module
   (``surrogateshap fit --config configs/artists_{autoencoder,base,lora,scorer}.yaml``);
+- :mod:`.retrain`: the retraining game (a LoRA per coalition), the ground truth the proxy is validated against;
 - ``assets/``: the shipped models (:func:`asset_path`).
 
 Names are imported on first use (PEP 562): the planting loads without Lightning or diffusers.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..._lazy import lazy_exports
 
 _EXPORTS = {
+    "ARTISTS_RETRAINING": ".retrain",
     "ArtistsContributors": ".planting",
     "ArtistsDataModule": ".data",
     "ArtistsExtractor": ".scorer",
@@ -37,6 +39,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ARTISTS_RETRAINING",
     "ArtistsContributors",
     "ArtistsDataModule",
     "ArtistsExtractor",
@@ -80,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         cluster_centers,
         reference_features,
     )
+    from .retrain import ARTISTS_RETRAINING
     from .scorer import ArtistsExtractor, ArtistsScorer, ScorerTraining
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -31,10 +31,11 @@ _EXPORTS = {
     "digits_roles": ".planting",
     "reference_features": ".planting",
     "run_demo": ".demo",
-    "run_retraining": ".retrain",
+    "DIGITS_RETRAINING": ".retrain",
 }
 
 __all__ = [
+    "DIGITS_RETRAINING",
     "DiffusionTraining",
     "DigitsContributors",
     "DigitsDataModule",
@@ -48,7 +49,6 @@ __all__ = [
     "digits_roles",
     "reference_features",
     "run_demo",
-    "run_retraining",
 ]
 
 
@@ -74,6 +74,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         digits_roles,
         reference_features,
     )
-    from .retrain import run_retraining
+    from .retrain import DIGITS_RETRAINING
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

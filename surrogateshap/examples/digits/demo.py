@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import load_config
-from ..training import trained_planting
+from ..training import fit_recipe, trained_planting
 from .planting import DigitsPlanting
 
 __all__ = [
@@ -64,36 +64,11 @@ def train_generator(
     ``seed_everything`` (weight initialisation, batch order and diffusion noise), e.g. to measure
     how much a retrained utility varies with the training seed.
     """
-    import lightning.pytorch as pl
-    import yaml
-
-    from ...config import instantiate
-
-    recipe = yaml.safe_load(recipe_config_path().read_text(encoding="utf-8"))
-    out = Path(out_dir)
-    trainer_cfg = dict(recipe["trainer"])
-    trainer_cfg["default_root_dir"] = str(out.parent / "logs")
-    trainer_cfg["logger"] = {
-        "class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(out.parent / "logs")},
-    }
-    trainer_cfg["callbacks"] = [
-        {"class_path": "surrogateshap.callbacks.SavePretrained", "init_args": {"dirpath": str(out)}}
-    ]
-    trainer_cfg["enable_progress_bar"] = progress
-    if max_steps is not None:
-        trainer_cfg["max_steps"] = int(max_steps)
-    data_cfg = dict(recipe["data"])
-    data_cfg["init_args"] = {**data_cfg.get("init_args", {}), "planting": planting.to_config()}
+    data_args: dict[str, Any] = {"planting": planting.to_config()}
     if contributors is not None:
-        data_cfg["init_args"]["contributors"] = list(contributors)
-    pl.seed_everything(int(recipe.get("seed_everything", 0)) if seed is None else int(seed), verbose=False)
-    model_cfg = dict(recipe["model"])
-    model_cfg["init_args"] = {**model_cfg.get("init_args", {}), "num_labels": planting.num_labels}
-    model = instantiate(model_cfg, "recipe.model")
-    datamodule = instantiate(data_cfg, "recipe.data")
-    trainer = pl.Trainer(**instantiate(trainer_cfg, "recipe.trainer"))
-    trainer.fit(model, datamodule=datamodule)
-    return out
+        data_args["contributors"] = list(contributors)
+    return fit_recipe(recipe_config_path(), out_dir, data_args=data_args,
+                      model_args={"num_labels": planting.num_labels}, max_steps=max_steps, seed=seed, progress=progress)
 
 
 def ensure_generator(config: Mapping[str, Any], out_dir: str | Path, *, max_steps: int | None = None,

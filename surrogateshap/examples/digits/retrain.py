@@ -1,250 +1,42 @@
-"""The retraining game of the digits setting: train the DDPM from scratch on each coalition's data.
+"""The retraining game of the digits setting: the class-conditional DDPM trained from scratch on a coalition's data.
 
-This is the ground truth the proxy game stands in for. For every coalition S (a row of a CSV of
-0/1 columns, one per contributor) :func:`run_retraining`
-
-1. trains the class-conditional DDPM on S's training images only, with the shipped recipe
-   (``configs/digits_ddpm.yaml``: same steps, seed and label layout; the empty coalition is the
-   untrained network of the config's ``base`` section);
-2. generates, with the config's plan seeds (sample j of contributor c has the proxy bank's seed),
-   ``m`` samples per member of S conditioned on its label (the coalition's conditional mixture,
-   weighted by data size as in the proxy game) and as many with guidance scale 0, i.e. the null
-   label only (the retrained model's unconditional distribution). When members share labels
-   (``condition: digit``), the samples are drawn per unit of shared labels
-   (``surrogateshap.membership.condition_units`` of S's data), weighted by S's data in each;
-3. scores every utility of the config on both, and appends a row to ``retrain.csv`` (rewritten
-   atomically): the coalition's mask, ``<utility>`` (conditional mixture), ``<utility>_uncond``
-   and the seconds spent training, generating and scoring.
-
-A rerun skips coalitions already in ``retrain.csv`` and reuses trained models and banks, so a
-killed run resumes where it stopped. ``train_seed`` retrains with another training seed (into
-another folder) to measure how much the ground truth itself varies.
-
-``workers > 1`` retrains that many coalitions at once in separate processes, each with an equal
-share of the CPU threads: the tiny UNet does not keep several threads busy, so parallel
-one-thread retrains finish more coalitions per hour than one multi-thread retrain. The parent
-process alone writes ``retrain.csv``.
+:data:`DIGITS_RETRAINING` is what ``surrogateshap retrain`` runs for this setting
+(:func:`surrogateshap.games.retraining.run_retraining`): each coalition's DDPM is trained with the shipped recipe
+(``configs/digits_ddpm.yaml``: same steps, seed and label layout), the empty coalition is the untrained network of
+the config's ``base`` section, and every coalition is also generated with guidance scale 0 (the null label only:
+the retrained model's unconditional distribution), scored as ``<utility>_uncond``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from ...games.retraining import Retraining
 
-from ...bank import ContributorBank
-from ...checks import check_int, check_seed
-from ...coalitions import read_coalitions
-from ...io import atomic_write_text, check_output_folder, output_lock
-from ...tables import read_csv_table, read_text
-
-__all__ = ["RESULTS_FILE", "SETTINGS_FILE", "retrain_coalition", "run_retraining"]
-
-RESULTS_FILE = "retrain.csv"
-SETTINGS_FILE = "retrain_settings.json"
+__all__ = ["DIGITS_RETRAINING", "train_coalition_ddpm"]
 
 
-def _score(bank: ContributorBank, utilities: Mapping[str, Any], weights: np.ndarray) -> dict[str, float]:
-    from ...games.proxy import ProxyGame
+def train_coalition_ddpm(config: Mapping[str, Any], members: list[str], model_dir: Path, *,
+                         max_steps: int | None = None, train_seed: int | None = None, progress: bool = True) -> Any:
+    """Train the DDPM on ``members``' data with the shipped recipe (reusing a finished ``model_dir``); its backend.
 
-    full = np.ones((1, len(bank.contributor_ids)), dtype=bool)
-    return {
-        name: float(ProxyGame(bank, copy.deepcopy(metric), v_empty=0.0, weights=weights)(full)[0])
-        for name, metric in utilities.items()
-    }
-
-
-def retrain_coalition(
-    config: Mapping[str, Any],
-    mask: np.ndarray,
-    work_dir: str | Path,
-    *,
-    max_steps: int | None = None,
-    train_seed: int | None = None,
-    progress: bool = True,
-) -> dict[str, float]:
-    """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring.
-
-    ``train_seed`` replaces the recipe's training seed (None: the shipped model's)."""
+    ``train_seed`` replaces the recipe's seed; the backend is the config's ``generation.backend`` on the new model.
+    """
     from ...config import instantiate
-    from ...contributors import ContributorRegistry
-    from ...generation import SamplingPlan, generate_bank
-    from ...generation.backends.ddpm import ClassConditionalDDPM
     from .demo import train_generator
     from .planting import DigitsPlanting
 
-    work = Path(work_dir)
-    registry = instantiate(config["contributors"], "config.contributors")
-    ids = registry.contributor_ids
-    members = [cid for cid, keep in zip(ids, mask) if keep]
-    row: dict[str, float] = {"train_seconds": 0.0}
-    gen = config["generation"]
-    extractors = instantiate(gen["extractors"], "config.generation.extractors")
-    utilities = instantiate(config["utilities"], "config.utilities")
-    if members:
-        tic = time.perf_counter()
-        model = work / "model"
-        if not (model / "training.json").is_file():
-            planting = DigitsPlanting.from_config(config.get("data") or {})
-            train_generator(planting, model, max_steps=max_steps, progress=progress, contributors=members,
-                            seed=train_seed)
-        row["train_seconds"] = time.perf_counter() - tic
-        backend_cfg = copy.deepcopy(gen["backend"])
-        backend_cfg["init_args"]["path"] = str(model)
-        backend = instantiate(backend_cfg, "config.generation.backend")
-        examples = [ex for ex in registry.examples if ex.contributor in members]
-        subset = ContributorRegistry(examples, "label", num_labels=registry.num_labels, source="coalition")
-        samples = int(config["plan"].get("samples_per_contributor", 1))
-    else:  # the empty coalition: the model trained on no data is the untrained network
-        backend = instantiate(config["base"]["backend"], "config.base.backend")
-        if not isinstance(backend, ClassConditionalDDPM):
-            raise ValueError("the empty coalition needs a class-conditional `base` backend (the untrained network).")
-        subset = registry
-        samples = int(config["base"].get("samples_per_contributor", 1))
-    # per unit of S's shared labels; without shared labels the units are the members themselves
-    plan = SamplingPlan(subset, samples, seed=int(config["plan"].get("seed", 0)), per_unit=True)
-    units = plan.registry
-    trainer_kwargs = {"enable_progress_bar": progress, **dict(config.get("trainer") or {})}
-    tic = time.perf_counter()
-    common = {"num_inference_steps": int(gen.get("num_inference_steps", 50)),
-              "batch_size": int(gen.get("batch_size", 16)), "trainer_kwargs": trainer_kwargs}
-    conditional = generate_bank(backend, plan, extractors, work / "bank",
-                                guidance_scale=float(gen.get("guidance_scale", 1.0)), **common)
-    # guidance 0: eps = eps_null, the null label's (unconditional) distribution, whatever the label
-    unconditional = generate_bank(backend, plan, extractors, work / "bank_uncond", guidance_scale=0.0, **common)
-    row["generate_seconds"] = time.perf_counter() - tic
-    tic = time.perf_counter()
-    n_examples = np.array([float(units.n_examples[c]) for c in conditional.contributor_ids])
-    if not members:  # the untrained network ignores labels: one distribution, every sample alike
-        n_examples = np.ones_like(n_examples)
-    row.update(_score(conditional, utilities, n_examples))
-    row.update({f"{k}_uncond": v for k, v in _score(unconditional, utilities, np.ones_like(n_examples)).items()})
-    row["score_seconds"] = time.perf_counter() - tic
-    return row
+    if not (model_dir / "training.json").is_file():
+        planting = DigitsPlanting.from_config(config.get("data") or {})
+        train_generator(planting, model_dir, max_steps=max_steps, progress=progress, contributors=members,
+                        seed=train_seed)
+    backend_cfg = copy.deepcopy(config["generation"]["backend"])
+    backend_cfg["init_args"]["path"] = str(model_dir)
+    return instantiate(backend_cfg, "config.generation.backend")
 
 
-def _check_settings(path: Path, settings: dict[str, Any]) -> None:
-    """Record the retraining settings of a folder, or refuse a rerun with different ones."""
-    if path.exists():
-        text = read_text(path, "retraining settings file")
-        try:
-            recorded = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"retraining settings file {path} is not valid JSON ({err}); it records the settings "
-                             f"of the retrains in {path.parent}: restore it, or give another --out folder.") from None
-        if recorded != settings:
-            raise ValueError(
-                f"{path.parent} holds retrains with settings {recorded}, not {settings}; rerun with those "
-                "settings or give another --out folder."
-            )
-    else:
-        atomic_write_text(path, json.dumps(settings) + "\n")
-
-
-def _finished_results(path: Path) -> pd.DataFrame:
-    """The rows of an earlier run's ``retrain.csv`` (checked: a table with a ``coalition`` column)."""
-    fix = f"it holds the finished retrains of {path.parent}: restore it, or move it away to retrain all coalitions."
-    table = read_csv_table(path, "retraining results file", fix)
-    if "coalition" not in table.header:
-        raise ValueError(f"retraining results file {path} has no 'coalition' column; {fix}")
-    return pd.read_csv(path, dtype={"coalition": str})
-
-
-def _share_threads(threads: int) -> None:
-    """Worker initializer: use ``threads`` intra-op threads (the worker's share of the CPU)."""
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def run_retraining(
-    config: Mapping[str, Any],
-    coalitions: str | Path,
-    out_dir: str | Path,
-    *,
-    max_steps: int | None = None,
-    train_seed: int | None = None,
-    progress: bool = True,
-    workers: int = 1,
-) -> pd.DataFrame:
-    """Retrain and score every coalition of the CSV ``coalitions`` not yet in ``out_dir/retrain.csv``.
-
-    ``workers`` coalitions are retrained at once, each in its own process (see the module
-    docstring); rows are written in the order of the coalitions file whatever order they finish in.
-    ``max_steps`` and ``train_seed`` (None: the recipe's) are recorded in ``out_dir/retrain_settings.json``;
-    a rerun with other settings into the same folder is refused (its rows would mix two recipes).
-    """
-    from ...config import instantiate
-
-    check_int(workers, "workers", 1)
-    if max_steps is not None:
-        check_int(max_steps, "max_steps", 1)
-    if train_seed is not None:
-        check_seed(train_seed, "train_seed")
-    out = check_output_folder(out_dir)
-    ids = instantiate(config["contributors"], "config.contributors").contributor_ids
-    names, masks = read_coalitions(coalitions, ids)
-    unsafe = [n for n in names if n in (".", "..") or "/" in n or "\\" in n or n.startswith(".")]
-    if unsafe:
-        raise ValueError(f"coalitions file {coalitions}: coalition name {unsafe[0]!r} would not be a folder inside "
-                         "--out (each retrain is written to OUT/coalitions/<name>); use names without '/' or a "
-                         "leading '.'.")
-    with output_lock(out):
-        return _retrain_all(config, names, masks, ids, out, max_steps, train_seed, progress, workers)
-
-
-def _retrain_all(config: Mapping[str, Any], names: list[str], masks: np.ndarray, ids: list[str], out: Path,
-                 max_steps: int | None, train_seed: int | None, progress: bool, workers: int) -> pd.DataFrame:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    _check_settings(out / SETTINGS_FILE, {"max_steps": max_steps, "train_seed": train_seed})
-    results = out / RESULTS_FILE
-    done = _finished_results(results) if results.exists() else pd.DataFrame()
-    finished = set(done["coalition"]) if len(done) else set()
-    rows = done.to_dict("records") if len(done) else []
-    todo = [(name, mask) for name, mask in zip(names, masks) if name not in finished]
-    position = {name: k for k, name in enumerate(names)}
-
-    def record(name: str, mask: np.ndarray, scores: Mapping[str, float]) -> None:
-        rows.append({"coalition": name, **dict(zip(ids, mask.astype(int).tolist())), **scores})
-        # rows already in the file first, then the coalitions file's order
-        rows.sort(key=lambda r: (r["coalition"] in position, position.get(r["coalition"], 0)))
-        atomic_write_text(results, pd.DataFrame(rows).to_csv(index=False))
-
-    bar = tqdm(total=len(todo), desc="retraining", unit="coalition", disable=not progress)
-    if workers == 1 or len(todo) < 2:
-        for name, mask in todo:
-            record(name, mask, retrain_coalition(
-                config, mask, out / "coalitions" / name, max_steps=max_steps, train_seed=train_seed,
-                progress=progress,
-            ))
-            bar.update()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        pool = ProcessPoolExecutor(
-            min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=_share_threads, initargs=(threads,),
-        )
-        try:
-            jobs = {
-                pool.submit(retrain_coalition, dict(config), mask, out / "coalitions" / name,
-                            max_steps=max_steps, train_seed=train_seed, progress=False): (name, mask)
-                for name, mask in todo
-            }
-            for job in as_completed(jobs):
-                record(*jobs[job], job.result())
-                bar.update()
-        finally:
-            pool.shutdown(cancel_futures=True)
-    bar.close()
-    return pd.DataFrame(rows)
+#: the digits setting's retraining: the DDPM from scratch, and the null label's samples beside the labels'
+DIGITS_RETRAINING = Retraining(train=train_coalition_ddpm, unconditional=True)

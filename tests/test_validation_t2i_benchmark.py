@@ -1,0 +1,121 @@
+"""benchmarks/validation_t2i.py on synthetic proxy results and retrain files (no generation, no retraining), and
+the coalitions it asks to retrain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import load_benchmark
+from scipy.stats import pearsonr, spearmanr
+
+N = 40
+IDS = [f"artist{i:02d}" for i in range(N)]
+UTILITIES = {"quality": True, "audit": True}
+MARKER = 11
+
+
+@pytest.fixture(scope="module")
+def t2i():
+    return load_benchmark("validation_t2i")
+
+
+def _key(mask) -> str:
+    return "".join("1" if v else "0" for v in mask)
+
+
+def _truth(mask, u):
+    m = np.asarray(mask, float)
+    if u == "audit":  # the marker artist carries the correlation
+        return 0.05 + 0.6 * m[MARKER] * m.sum() / N
+    return 0.5 + float(m @ np.linspace(-1, 1, N)) / N + 0.01 * np.sin(m @ np.arange(N))
+
+
+def _proxy(mask, u, variant):
+    return 0.9 * _truth(mask, u) + (0.02 if variant == "shares" else 0.0) * np.cos(np.asarray(mask) @ np.arange(N))
+
+
+def _setting(tmp_path):
+    rng = np.random.default_rng(0)
+    holdout = rng.random((24, N)) < 0.5
+    shared = rng.random((12, N)) < 0.5
+    named = [("empty", np.zeros(N, bool)), ("full", np.ones(N, bool)), ("no_marker", np.arange(N) != MARKER),
+             *((f"holdout{i:02d}", m) for i, m in enumerate(holdout)),
+             *((f"shared{i:02d}", m) for i, m in enumerate(shared))]
+    proxy_values = {name: {"mask": _key(m), **{v: {u: _proxy(m, u, v) for u in UTILITIES} for v in ("soft", "shares")}}
+                    for name, m in named}
+    good = np.linspace(-1, 1, N)
+    audit = np.where(np.arange(N) == MARKER, 0.5, 0.0)
+    record = {"v_empty": 0.0, "n_evaluations": 64, "sum_sizes": 1280, "evaluation_seconds": 1.0, "fit_seconds": 2.0}
+    methods = {"surrogateshap": {"64": {u: {**record, "values": (good / N if u == "quality" else audit).tolist(),
+                                             "v_full": 1.0} for u in UTILITIES}},
+               "kernelshap": {"64": {u: {**record, "values": (-good if u == "quality" else -audit).tolist(),
+                                          "v_full": 1.0} for u in UTILITIES}}}
+    results = {"contributor_ids": IDS, "higher_is_better": UTILITIES, "samples_per_contributor": 16,
+               "bank_samples": 640, "base_samples": 320, "timings": {"generation": 60.0}, "bank_reused": False,
+               "methods": methods, "roles": {c: ("marker" if i == MARKER else "clean") for i, c in enumerate(IDS)},
+               "n_examples": dict.fromkeys(IDS, 48), "counterfactual": [], "proxy_values": proxy_values}
+
+    def write(folder, rows, shift=0.0):
+        frame = pd.DataFrame([{"coalition": name, **dict(zip(IDS, m.astype(int).tolist())),
+                               **{u: _truth(m, u) + shift * np.sin(5 * m @ np.arange(N)) for u in UTILITIES},
+                               "train_seconds": 480.0 * m.mean() if m.any() else 0.0, "generate_seconds": 20.0,
+                               "score_seconds": 1.0} for name, m in rows])
+        folder.mkdir(parents=True)
+        frame.to_csv(folder / "retrain.csv", index=False)
+
+    write(tmp_path / "retrain", named[:3 + 20])  # 4 of the 24 datamodel coalitions missing
+    write(tmp_path / "retrain_shared", named[27:])
+    write(tmp_path / "retrain_seed1", named[3:15], shift=0.01)
+    paths = {"main": tmp_path / "retrain", "shared": tmp_path / "retrain_shared",
+             "seed1": tmp_path / "retrain_seed1", "cf": tmp_path / "absent"}
+    return results, named, paths
+
+
+def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, tmp_path):
+    results, named, paths = _setting(tmp_path)
+    report = t2i.build_report(results, paths)
+    fidelity = report["fidelity"].set_index(["family", "variant", "utility"]).sort_index()
+    holdout = [m for name, m in named[3:23]]
+    for v in ("soft", "shares"):
+        for u in UTILITIES:
+            p = [_proxy(m, u, v) for m in holdout]
+            r = [_truth(m, u) for m in holdout]
+            row = fidelity.loc[("datamodel", v, u)]
+            assert row["n"] == 20 and row["status"] == "PARTIAL (20 of 24)"
+            assert row["spearman"] == pytest.approx(spearmanr(p, r).statistic)
+            assert row["pearson"] == pytest.approx(pearsonr(p, r).statistic)
+    assert (fidelity.loc["shared", "n"] == 12).all() and (fidelity.loc["shared", "status"] == "complete").all()
+    ceiling = report["ceiling"].set_index("utility")
+    assert (ceiling["n"] == 12).all() and ceiling.loc["quality", "spearman"] > 0.9
+    lds = report["lds"].set_index(["method", "utility"])
+    assert lds.loc[("surrogateshap", "quality"), "lds"] > 0.9 > -0.9 > lds.loc[("kernelshap", "quality"), "lds"]
+    audit = report["audit"].set_index("method")["marker_rank"]
+    assert audit["surrogateshap"] == 1 and audit["kernelshap"] == N  # -audit: the marker artist is the smallest
+    full = report["full"].set_index("utility")
+    assert full.loc["quality", "relative_difference"] == pytest.approx(1 / 9)  # the proxy is 0.9 x the truth
+    text = report["markdown"]
+    assert "on 20 of 24 datamodel coalitions (PARTIAL)" in text
+    removed = 1 - _truth(named[2][1], "audit") / _truth(named[1][1], "audit")
+    assert f"share of the correlation removed: {removed:.3f}" in text
+    assert "s per 1,000 steps" in text and "not run yet" in text
+
+
+def test_the_coalitions_are_datamodel_draws_and_the_shared_ones_hold_one_homonym(t2i, tmp_path):
+    args = t2i.argparse.Namespace(out=tmp_path / "c.csv", shared_out=tmp_path / "s.csv", seed_out=tmp_path / "d.csv",
+                                  cf_out=tmp_path / "cf.csv", results=tmp_path / "absent.json")
+    t2i.run_coalitions(args)
+    main = pd.read_csv(tmp_path / "c.csv").set_index("coalition")
+    assert list(main.index[:3]) == ["empty", "full", "no_marker"] and len(main) == 27
+    assert main.loc["no_marker"].sum() == N - 1 and main.loc["no_marker", "artist11"] == 0
+    assert (main.filter(like="holdout", axis=0).sum(axis=1) == N // 2).all()
+    shared = pd.read_csv(tmp_path / "s.csv").set_index("coalition")
+    assert (shared["artist21"] + shared["artist22"] == 1).all() and shared["artist21"].sum() == 6
+    seed = pd.read_csv(tmp_path / "d.csv").set_index("coalition")
+    pd.testing.assert_frame_equal(seed, main.loc[[f"holdout{i:02d}" for i in range(12)]])
+    assert not (tmp_path / "cf.csv").exists()
+    committed = pd.read_csv("benchmarks/results/validation_t2i_coalitions.csv").set_index("coalition")
+    pd.testing.assert_frame_equal(committed, main)  # the committed file is what the stage writes
+    assert json.loads(json.dumps(list(main.columns))) == IDS
