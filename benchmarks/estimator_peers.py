@@ -13,7 +13,9 @@ estimate (one thread everywhere).
     python benchmarks/estimator_peers.py --peer-python .venv-peers/bin/python .venv-peers312/bin/python
 
 Writes ``benchmarks/results/estimator_peers.csv`` (every row) and ``estimator_peers.md``; the tables and each
-side's rows (an interrupted run resumes from them) stay in ``--tables``.
+side's rows (an interrupted run resumes from them) stay in ``--tables``. Without ``--peer-python`` the peers'
+rows already in ``--tables`` are merged as they are (after a change of ours: delete our changed methods' rows
+from ``rows_ours.csv`` and rerun).
 """
 
 from __future__ import annotations
@@ -219,7 +221,9 @@ def main() -> None:
     for _, process in peers:
         if process.wait():
             raise SystemExit(f"a peer run failed (exit {process.returncode})")
-    parts = [pd.read_csv(p) for p in [ours, *(p for p, _ in peers)] if p.exists()]
+    # without --peer-python the peers' rows of an earlier run are kept (rerunning ours after a change of ours)
+    peer_rows = [p for p, _ in peers] if peers else sorted(args.tables.glob("rows_peer*.csv"))
+    parts = [pd.read_csv(p) for p in [ours, *peer_rows] if p.exists()]
     frame = pd.concat(parts, ignore_index=True)
     frame.to_csv(args.out, index=False)
     write_markdown(frame, args.out.with_suffix(".md"))

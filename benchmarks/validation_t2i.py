@@ -41,6 +41,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -190,7 +191,13 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     config = _config(args.overrides)
     proxy_dir = Path(args.proxy_dir)
     fresh = not (proxy_dir / "bank").is_dir()
+    load_before = os.getloadavg()[0]
     run = run_attribution(config, proxy_dir, progress=not args.no_progress, use_wandb=False)
+    # a resumed bank's run times (almost) no generation: keep the timings of the run that generated the banks
+    record = proxy_dir / "fresh_generation.json"
+    if fresh:
+        atomic_write_text(record, json.dumps({k: run.timings[k] for k in ("generation", "base_generation")}) + "\n")
+    generated = json.loads(record.read_text()) if record.is_file() else {}
     bank, base = run.bank, ContributorBank.load(proxy_dir / "base_bank")
     registry = instantiate(config["contributors"], "config.contributors")
     m = int(config["plan"]["samples_per_contributor"])
@@ -201,6 +208,7 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
     utilities = instantiate(config["utilities"], "config.utilities")
     options = dict(config["estimator"].get("options") or {})
     methods: dict[str, dict[str, dict[str, Any]]] = {}
+    skipped: list[str] = []
     for method, variant in [*((m_, "soft") for m_ in METHODS), ("surrogateshap_shares", "shares")]:
         for budget in args.budgets:
             for name, metric in utilities.items():
@@ -208,8 +216,13 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
                 game = CachedGame(recorder)
                 start = time.perf_counter()
                 base_method = method.removesuffix("_shares")
-                att = estimate(game, base_method, budget=budget, seed=args.seed,
-                               **(options if base_method == "surrogateshap" else {}))
+                try:
+                    att = estimate(game, base_method, budget=budget, seed=args.seed,
+                                   **(options if base_method == "surrogateshap" else {}))
+                except ValueError as err:  # permutation: budget 64 is less than one antithetic pair of 40 players
+                    skipped.append(f"{method} budget {budget}: {err}")
+                    print(f"skipped {skipped[-1]}", flush=True)
+                    break
                 total = time.perf_counter() - start
                 methods.setdefault(method, {}).setdefault(str(budget), {})[name] = {
                     "values": att.values.tolist(), "v_empty": float(att.v_empty), "v_full": float(att.v_full),
@@ -235,7 +248,8 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
         "contributor_ids": ids, "seed": args.seed, "overrides": list(args.overrides),
         "higher_is_better": {name: getattr(u, "higher_is_better", None) for name, u in utilities.items()},
         "samples_per_contributor": m, "bank_samples": len(bank), "base_samples": len(base),
-        "timings": dict(run.timings), "bank_reused": not fresh, "methods": methods,
+        "timings": {**dict(run.timings), **generated}, "bank_reused": not generated, "methods": methods,
+        "skipped": sorted(set(skipped)), "load_average": [load_before, os.getloadavg()[0]],
         "roles": {c["id"]: c.get("role") for c in run.document["contributors"]},
         "n_examples": {c: int(k) for c, k in registry.n_examples.items()},
     }
@@ -321,7 +335,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
               "sampling seeds; differences come from the training run itself (thread count, float order)."
               + ("" if full else " Full coalition MISSING."), ""]
     lines += markdown_table(["utility", "shipped LoRA (proxy v_full)", "retrained full", "relative difference"],
-                            [[r["utility"], r["shipped_lora"], r["retrained_full"], r["relative_difference"]]
+                            [[r["utility"], r["shipped_lora"], r["retrained_full"], f"{r['relative_difference']:.1e}"]
                              for r in full_rows], digits=4)
 
     # --- fidelity on the datamodel coalitions and on the shared-caption ones
@@ -413,10 +427,11 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
               f"Rank of the marker artist ({marker}) by its `audit` value (1 = the largest) under the proxy:", ""]
     lines += markdown_table(["method", "budget", "rank of the marker artist"],
                             [[r["method"], r["budget"], r["marker_rank"]] for r in audit_rows])
-    lines += ["", "Retrained audit correlation: full coalition "
-              f"{fmt(row_value(full, 'audit'))}, without the marker artist {fmt(kept)} "
-              f"(share of the correlation removed: {fmt(1 - np.float64(kept) / row_value(full, 'audit'))}); base model "
-              f"{fmt(row_value(empty, 'audit'))}; proxy without it {fmt(proxy['no_marker']['soft']['audit'])}."]
+    added = row_value(full, "audit") - row_value(empty, "audit")
+    lines += ["", f"Retrained audit correlation: full coalition {fmt(row_value(full, 'audit'))}, without the marker "
+              f"artist {fmt(kept)}, base model (empty coalition) {fmt(row_value(empty, 'audit'))}: removing the "
+              f"marker artist removes {fmt(np.float64(row_value(full, 'audit') - kept) / added)} of the correlation "
+              f"the fine-tune added (full - base). The proxy without it: {fmt(proxy['no_marker']['soft']['audit'])}."]
 
     # --- cost
     nonempty = [r for k, r in retrain.items() if "1" in k]
@@ -433,8 +448,11 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
             cost_rows.append({"method": method, "budget": budget,
                               "evaluation_seconds": total(r["evaluation_seconds"] for r in by_utility.values()),
                               "fit_seconds": total(r["fit_seconds"] for r in by_utility.values()),
-                              "coalitions": max(r["n_evaluations"] for r in by_utility.values())})
+                              "coalitions": max(r["n_evaluations"] for r in by_utility.values()),
+                              "images_regenerated": max(r["sum_sizes"] for r in by_utility.values())
+                              * results["samples_per_contributor"]})
     cost = pd.DataFrame(cost_rows)
+    per_image = (timings.get("generation") or float("nan")) / results["bank_samples"]
     mean_retrain = float(np.mean(train + generate)) if len(train) else float("nan")
     lines += ["", "## Cost", "",
               f"Retraining ({len(nonempty)} non-empty coalitions, one core each): mean {fmt(np.mean(train), 0)} s "
@@ -442,11 +460,16 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
               f"{fmt(np.mean(generate), 0)} s generating per coalition. Proxy bank: "
               f"{fmt(timings.get('generation'), 1)} s for {results['bank_samples']} samples, base bank "
               f"{fmt(timings.get('base_generation'), 1)} s" + (" (the bank was reused: a resume's time)"
-                                                             if results.get("bank_reused") else "") + ".", ""]
+                                                             if results.get("bank_reused") else "") + ". "
+              "Regenerating per coalition (the paper's pipeline: m samples per member of every coalition evaluated, "
+              "at equal samples per coalition) is estimated at the bank's seconds per image. Load average (1 min) "
+              "at the start and end of the proxy stage: "
+              + " / ".join(fmt(x, 1) for x in results.get("load_average", [])) + " on this machine's cores.", ""]
     lines += markdown_table(["method", "budget", "evaluation s", "fit s", "coalitions per utility",
-                             "retraining that many (est. h)"],
+                             "retraining that many (est. h)", "regenerating per coalition (est. s)"],
                             [[r["method"], r["budget"], r["evaluation_seconds"], r["fit_seconds"], r["coalitions"],
-                              r["coalitions"] * mean_retrain / 3600 if r["coalitions"] else None]
+                              r["coalitions"] * mean_retrain / 3600 if r["coalitions"] else None,
+                              r["images_regenerated"] * per_image if r["coalitions"] else None]
                              for r in cost_rows], digits=1)
     return {"full": pd.DataFrame(full_rows), "fidelity": fidelity, "ceiling": ceiling, "lds": lds_frame,
             "counterfactual": cf_frame, "audit": pd.DataFrame(audit_rows), "cost": cost,

@@ -426,3 +426,19 @@ def test_the_linear_bases_ridge_steadies_the_fit_where_coalitions_barely_outnumb
             errors.append(np.linalg.norm(phi - exact) / np.linalg.norm(exact))
     assert all(r < p for r, p in zip(ridged, plain)), (ridged, plain)
     assert np.median(ridged) < 0.6 < 1.0 < np.median(plain), (ridged, plain)
+
+
+def test_the_default_grid_tries_a_depth_only_once_the_sample_can_fill_its_trees(game12):
+    """Three depths on 64 coalitions would overfit the choice: depth 3 alone there, 3 and 4 at 128, all at 512;
+    the depth chosen is the candidate of lowest out-of-fold error."""
+    from surrogateshap.coalitions import sample_coalitions
+    from surrogateshap.estimators.surrogate import COALITIONS_PER_LEAF, DEFAULT_GRID
+
+    for budget, depths in ((64, {3}), (128, {3, 4}), (512, {3, 4, 6})):
+        sample = sample_coalitions(12, budget, "shapley", seed=0, paired=True)
+        fitted = TreeSurrogate(cv=3, interactions=False).fit(sample.masks, game12(sample.masks))
+        tried = {r["params"]["max_depth"] for r in fitted.cv_results_}
+        assert tried == depths == {d for d in DEFAULT_GRID["max_depth"]
+                                   if 2**d * COALITIONS_PER_LEAF <= len(sample.masks)} | {3}
+        best = min(fitted.cv_results_, key=lambda r: r["mse"])
+        assert fitted.best_params_["max_depth"] == best["params"]["max_depth"]

@@ -98,8 +98,9 @@ def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, 
     assert full.loc["quality", "relative_difference"] == pytest.approx(1 / 9)  # the proxy is 0.9 x the truth
     text = report["markdown"]
     assert "on 20 of 24 datamodel coalitions (PARTIAL)" in text
-    removed = 1 - _truth(named[2][1], "audit") / _truth(named[1][1], "audit")
-    assert f"share of the correlation removed: {removed:.3f}" in text
+    full_audit, base_audit = _truth(named[1][1], "audit"), _truth(named[0][1], "audit")
+    removed = (full_audit - _truth(named[2][1], "audit")) / (full_audit - base_audit)
+    assert f"removes {removed:.3f} of the correlation the fine-tune added" in text
     assert "s per 1,000 steps" in text and "not run yet" in text
 
 
