@@ -17,6 +17,8 @@ captions and scores it. From the repository root::
         --coalitions benchmarks/results/validation_t2i_seed_coalitions.csv --out out/validation_t2i/retrain_seed1
     surrogateshap retrain --setting artists --workers 2 \\
         --coalitions benchmarks/results/validation_t2i_counterfactual_coalitions.csv --out out/validation_t2i/retrain_cf
+    surrogateshap retrain --setting artists --workers 2 \\
+        --coalitions benchmarks/results/validation_t2i_loo_coalitions.csv --out out/validation_t2i/retrain_loo
     python benchmarks/validation_t2i.py report          # -> benchmarks/results/validation_t2i.md + CSVs
 
 Coalitions: ``validation_t2i_coalitions.csv`` holds ``empty``, ``full``, ``no_marker`` (every artist but the
@@ -25,7 +27,8 @@ draws, alpha 0.5: 20 of the 40 artists each); ``validation_t2i_shared_coalitions
 datamodel draws (alpha 0.5, seed 1) holding exactly one of the two homonyms (who publish under one name), the first
 six the first homonym, the last six the second; ``validation_t2i_seed_coalitions.csv`` ``holdout00..holdout11``
 again, retrained with training seed 1 (how much the ground truth varies with the seed: the ceiling of any proxy);
-the counterfactual file, the full coalition without each method's top or bottom 10% (4 artists) by value.
+the counterfactual file, the full coalition without each method's top or bottom 10% (4 artists) by value; the
+leave-one-out file, the full coalition without each artist (``loo_<artist>``: leave-one-out on the retraining game).
 
 Proxy variants: ``soft`` (the shipped config: the homonyms' shared captions weighted by the responsibility
 classifier) and ``shares`` (the paper's proxy: both homonyms keep equal shares). The report gives proxy fidelity
@@ -68,6 +71,7 @@ from validation import (  # noqa: E402
     fmt,
     key_mask,
     load_retrains,
+    loo_masks,
     markdown_table,
     mask_key,
     row_value,
@@ -80,10 +84,11 @@ COALITIONS = RESULTS / "validation_t2i_coalitions.csv"
 SHARED_COALITIONS = RESULTS / "validation_t2i_shared_coalitions.csv"
 SEED_COALITIONS = RESULTS / "validation_t2i_seed_coalitions.csv"
 CF_COALITIONS = RESULTS / "validation_t2i_counterfactual_coalitions.csv"
+LOO_COALITIONS = RESULTS / "validation_t2i_loo_coalitions.csv"
 PROXY_DIR = OUT / "proxy"
 PROXY_RESULTS = OUT / "proxy_results.json"
 RETRAIN = {"main": OUT / "retrain", "shared": OUT / "retrain_shared", "seed1": OUT / "retrain_seed1",
-           "cf": OUT / "retrain_cf"}
+           "cf": OUT / "retrain_cf", "loo": OUT / "retrain_loo"}
 REPORT = RESULTS / "validation_t2i.md"
 N_HOLDOUT = 24
 N_SHARED = 12
@@ -144,7 +149,8 @@ def run_coalitions(args: argparse.Namespace) -> list[Path]:
     shared = shared_masks(n, pair, N_SHARED, seed=1)
     files = [(Path(args.out), _frame(names, masks, ids)),
              (Path(args.shared_out), _frame([f"shared{i:02d}" for i in range(N_SHARED)], shared, ids)),
-             (Path(args.seed_out), _frame(names[3:3 + N_SEED], masks[3:3 + N_SEED], ids))]
+             (Path(args.seed_out), _frame(names[3:3 + N_SEED], masks[3:3 + N_SEED], ids)),
+             (Path(args.loo_out), _frame(*loo_masks(ids), ids))]
     results = Path(args.results)
     if results.is_file():
         document = json.loads(results.read_text())
@@ -311,7 +317,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
     n = len(ids)
     utilities = list(results["higher_is_better"])
     proxy = results["proxy_values"]
-    retrain, notes = load_retrains([retrain_paths[k] for k in ("main", "shared", "cf")], ids)
+    retrain, notes = load_retrains([retrain_paths[k] for k in ("main", "shared", "cf", "loo")], ids)
     seed_rows, seed_notes = load_retrains([retrain_paths["seed1"]], ids)
     holdout = [k for k in proxy if k.startswith("holdout")]
     shared = [k for k in proxy if k.startswith("shared")]
@@ -378,6 +384,16 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
                 masks, _, truth = _pairs(holdout, proxy, retrain, "soft", u)
                 score = lds(_attribution(method, by_utility[u]), masks, truth) if len(truth) >= 3 else float("nan")
                 lds_rows.append({"method": method, "budget": budget, "utility": u, "n": len(truth), "lds": score})
+    loo = [retrain.get(mask_key(m)) for m in loo_masks(ids)[1]]
+    n_loo = sum(r is not None for r in loo)
+    if n_loo == n and full is not None and empty is not None:  # leave-one-out values of the retraining game
+        for u in utilities:
+            masks, _, truth = _pairs(holdout, proxy, retrain, "soft", u)
+            record = {"values": [row_value(full, u) - row_value(r, u) for r in loo], "v_empty": row_value(empty, u),
+                      "v_full": row_value(full, u), "n_evaluations": n + 2}
+            score = lds(_attribution("retrain_loo", record), masks, truth) if len(truth) >= 3 else float("nan")
+            lds_rows.append({"method": "retrain_loo", "budget": str(n + 2), "utility": u, "n": len(truth),
+                             "lds": score})
     lds_frame = pd.DataFrame(lds_rows)
     n_lds = int(lds_frame["n"].min()) if len(lds_frame) else 0
     lines += ["", "## LDS against retraining", "",
@@ -385,7 +401,8 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
               f"of {len(holdout)} datamodel coalitions{' (PARTIAL)' if n_lds < len(holdout) else ''}. "
               "`surrogateshap_shares`: SurrogateSHAP on the paper's proxy; `similarity`: the embedding cosine of "
               "each artist's generated samples to its training pictures (one vector for every utility). "
-              "Leave-one-out on the retraining game (40 retrains of 39 artists) is not run yet.", ""]
+              + ("`retrain_loo`: leave-one-out on the retraining game itself (full minus each artist's retrain)."
+                 if n_loo == n else f"`retrain_loo` MISSING: {n_loo} of the {n} leave-one-out retrains so far."), ""]
     if len(lds_frame):
         wide = lds_frame.pivot_table(index=["method", "budget"], columns="utility", values="lds", sort=False)
         lines += markdown_table(["method", "budget", *utilities],
@@ -499,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     coal.add_argument("--shared-out", default=str(SHARED_COALITIONS))
     coal.add_argument("--seed-out", default=str(SEED_COALITIONS))
     coal.add_argument("--cf-out", default=str(CF_COALITIONS))
+    coal.add_argument("--loo-out", default=str(LOO_COALITIONS))
     coal.add_argument("--results", default=str(PROXY_RESULTS))
     proxy = sub.add_parser("proxy", help="bank, proxy values, attributions of every method and budget")
     proxy.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

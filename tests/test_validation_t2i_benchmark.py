@@ -69,8 +69,9 @@ def _setting(tmp_path):
     write(tmp_path / "retrain", named[:3 + 20])  # 4 of the 24 datamodel coalitions missing
     write(tmp_path / "retrain_shared", named[27:])
     write(tmp_path / "retrain_seed1", named[3:15], shift=0.01)
+    write(tmp_path / "retrain_loo", [(f"loo_{c}", np.arange(N) != i) for i, c in enumerate(IDS)])
     paths = {"main": tmp_path / "retrain", "shared": tmp_path / "retrain_shared",
-             "seed1": tmp_path / "retrain_seed1", "cf": tmp_path / "absent"}
+             "seed1": tmp_path / "retrain_seed1", "cf": tmp_path / "absent", "loo": tmp_path / "retrain_loo"}
     return results, named, paths
 
 
@@ -92,6 +93,12 @@ def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, 
     assert (ceiling["n"] == 12).all() and ceiling.loc["quality", "spearman"] > 0.9
     lds = report["lds"].set_index(["method", "utility"])
     assert lds.loc[("surrogateshap", "quality"), "lds"] > 0.9 > -0.9 > lds.loc[("kernelshap", "quality"), "lds"]
+    # leave-one-out on the retraining game: full minus each artist's retrain, scored on the same coalitions
+    full_mask = np.ones(N, bool)
+    loo_values = np.array([_truth(full_mask, "quality") - _truth(np.arange(N) != i, "quality") for i in range(N)])
+    predicted = _truth(np.zeros(N), "quality") + np.array(holdout, float) @ loo_values
+    assert lds.loc[("retrain_loo", "quality"), "lds"] == pytest.approx(
+        spearmanr(predicted, [_truth(m, "quality") for m in holdout]).statistic)
     audit = report["audit"].set_index("method")["marker_rank"]
     assert audit["surrogateshap"] == 1 and audit["kernelshap"] == N  # -audit: the marker artist is the smallest
     full = report["full"].set_index("utility")
@@ -101,12 +108,17 @@ def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, 
     full_audit, base_audit = _truth(named[1][1], "audit"), _truth(named[0][1], "audit")
     removed = (full_audit - _truth(named[2][1], "audit")) / (full_audit - base_audit)
     assert f"removes {removed:.3f} of the correlation the fine-tune added" in text
-    assert "s per 1,000 steps" in text and "not run yet" in text
+    assert "s per 1,000 steps" in text and "leave-one-out on the retraining game itself" in text
+    # without the leave-one-out folder only no_marker (the marker artist's leave-one-out coalition) is there
+    partial = t2i.build_report(results, {**paths, "loo": tmp_path / "no"})
+    assert "`retrain_loo` MISSING: 1 of the 40" in partial["markdown"]
+    assert "retrain_loo" not in set(partial["lds"]["method"])
 
 
 def test_the_coalitions_are_datamodel_draws_and_the_shared_ones_hold_one_homonym(t2i, tmp_path):
     args = t2i.argparse.Namespace(out=tmp_path / "c.csv", shared_out=tmp_path / "s.csv", seed_out=tmp_path / "d.csv",
-                                  cf_out=tmp_path / "cf.csv", results=tmp_path / "absent.json")
+                                  cf_out=tmp_path / "cf.csv", loo_out=tmp_path / "loo.csv",
+                                  results=tmp_path / "absent.json")
     t2i.run_coalitions(args)
     main = pd.read_csv(tmp_path / "c.csv").set_index("coalition")
     assert list(main.index[:3]) == ["empty", "full", "no_marker"] and len(main) == 27
@@ -117,6 +129,8 @@ def test_the_coalitions_are_datamodel_draws_and_the_shared_ones_hold_one_homonym
     seed = pd.read_csv(tmp_path / "d.csv").set_index("coalition")
     pd.testing.assert_frame_equal(seed, main.loc[[f"holdout{i:02d}" for i in range(12)]])
     assert not (tmp_path / "cf.csv").exists()
+    loo = pd.read_csv(tmp_path / "loo.csv").set_index("coalition")
+    assert list(loo.index) == [f"loo_{c}" for c in IDS] and (loo.sum(axis=1) == N - 1).all()
     committed = pd.read_csv("benchmarks/results/validation_t2i_coalitions.csv").set_index("coalition")
     pd.testing.assert_frame_equal(committed, main)  # the committed file is what the stage writes
     assert json.loads(json.dumps(list(main.columns))) == IDS
