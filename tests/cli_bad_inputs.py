@@ -318,4 +318,11 @@ def cases() -> list[Case]:
         Case("retrain --workers 0",
              ["retrain", "--coalitions", "{tmp}/none.csv", "--out", "{tmp}/out", "--workers", "0"],
              r"workers must be an integer of at least 1"),
+        Case("retrain --setting artists with the digits' coalitions", [*_RETRAIN, "--setting", "artists"],
+             r"coalitions file \S+c\.csv has no column for contributor\(s\) \['artist00', .*add one 0/1 column",
+             {"c.csv": _RETRAIN_ONE}),
+        Case("retrain --setting artists --max-steps 0", [*_RETRAIN, "--setting", "artists", "--max-steps", "0"],
+             r"max_steps must be an integer of at least 1, got 0",
+             {"c.csv": "coalition," + ",".join(f"artist{i:02d}" for i in range(40)) + "\n"
+              + "s0," + ",".join(["1"] + ["0"] * 39) + "\n"}),
     ]
