@@ -493,18 +493,33 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
             "markdown": "\n".join(lines) + "\n"}
 
 
+def _kept(path: Path, committed: Path) -> Path:
+    """``path`` (this machine's run) when it exists, else the copy an earlier report committed."""
+    return path if path.exists() else committed
+
+
 def run_report(args: argparse.Namespace) -> dict[str, Any]:
-    """Read the proxy results and the retrain CSVs; write the markdown report and one CSV per table."""
-    results_path = Path(args.results)
+    """Read the proxy results and the retrain CSVs; write the markdown report, one CSV per table and copies of
+    the inputs (``validation_t2i_proxy_results.json``, ``validation_t2i_retrain_<set>.csv``: a checkout without
+    ``out/`` reports from them, and copying a ``retrain_<set>.csv`` back to ``OUT/<folder>/retrain.csv`` lets a
+    rerun of ``surrogateshap retrain`` skip what is done)."""
+    out = Path(args.out)
+    results_path = _kept(Path(args.results), out.with_name(f"{out.stem}_proxy_results.json"))
     if not results_path.is_file():
         raise FileNotFoundError(f"{results_path} does not exist: run `python benchmarks/validation_t2i.py proxy`.")
-    report = build_report(json.loads(results_path.read_text()), {k: Path(v) for k, v in RETRAIN.items()})
-    out = Path(args.out)
+    copies = {k: out.with_name(f"{out.stem}_retrain_{k}.csv") for k in RETRAIN}
+    paths = {k: _kept(Path(v) / "retrain.csv", copies[k]) for k, v in RETRAIN.items()}
+    report = build_report(json.loads(results_path.read_text()), paths)
     atomic_write_text(out, report["markdown"])
     for name, frame in report.items():
         if name != "markdown":
             atomic_write_text(out.with_name(f"{out.stem}_{name}.csv"), frame.to_csv(index=False))
-    print(f"wrote {out} and {out.stem}_*.csv")
+    inputs = [(results_path, out.with_name(f"{out.stem}_proxy_results.json"))]
+    inputs += [(paths[k], copies[k]) for k in RETRAIN]
+    for source, target in inputs:
+        if source.is_file() and source.resolve() != target.resolve():
+            atomic_write_text(target, source.read_text())
+    print(f"wrote {out} and {out.stem}_*.csv / .json")
     return report
 
 

@@ -134,3 +134,25 @@ def test_the_coalitions_are_datamodel_draws_and_the_shared_ones_hold_one_homonym
     committed = pd.read_csv("benchmarks/results/validation_t2i_coalitions.csv").set_index("coalition")
     pd.testing.assert_frame_equal(committed, main)  # the committed file is what the stage writes
     assert json.loads(json.dumps(list(main.columns))) == IDS
+
+
+def test_the_report_commits_its_inputs_and_reports_from_them_without_out(t2i, tmp_path, monkeypatch):
+    import shutil
+
+    results, _, paths = _setting(tmp_path)
+    (tmp_path / "proxy_results.json").write_text(json.dumps(results))
+    monkeypatch.setattr(t2i, "RETRAIN", paths)
+    args = t2i.argparse.Namespace(results=tmp_path / "proxy_results.json", out=tmp_path / "res" / "t2i.md")
+    (tmp_path / "res").mkdir()
+    first = t2i.run_report(args)["markdown"]
+    assert sorted(p.name for p in (tmp_path / "res").glob("t2i_retrain_*.csv")) == [
+        f"t2i_retrain_{k}.csv" for k in ("loo", "main", "seed1", "shared")]  # no cf retrains: no copy
+    for folder in paths.values():
+        shutil.rmtree(folder, ignore_errors=True)
+    (tmp_path / "proxy_results.json").unlink()
+    again = t2i.run_report(args)["markdown"]
+    # the same report from the committed copies; only the list of files read names other paths
+    def body(text):
+        return [line for line in text.splitlines() if not line.startswith("- `")]
+
+    assert body(again) == body(first) and "t2i_retrain_main.csv`: 23 rows" in again
