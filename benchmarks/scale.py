@@ -74,7 +74,8 @@ def utilities(seed: int = 0) -> dict[str, Any]:
 
 def _save(key: str, entry: dict[str, Any]) -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results[key] = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}
+    results[key] = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
+                    "load": os.getloadavg()[0]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(key, json.dumps(entry), flush=True)
@@ -300,14 +301,20 @@ def write_report() -> Path:
     skipped = sorted({(v["method"], v["budget"]) for k, v in results.items() if "skipped" in v})
     if acc:
         lines += ["## Accuracy at 1,000 players (closed-form values; median over seeds)", "",
-                  "| method | budget | seeds | normalised L2 error | Spearman | seconds |", "|---|---|---|---|---|---|"]
+                  "Seconds are wall seconds on the machine as it was (`load`: its 1-minute load average when the row "
+                  "was written; `-`: not recorded).", "",
+                  "| method | budget | seeds | normalised L2 error | Spearman | seconds | load | measured |",
+                  "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for e in acc:
             groups.setdefault((e["method"], e["budget"]), []).append(e)
         for (method, budget), rows in sorted(groups.items()):
             error, rho, seconds = (np.median([r[k] for r in rows]) for k in ("error", "spearman", "seconds"))
-            lines.append(f"| {method} | {budget} | {len(rows)} | {error:.4f} | {rho:.4f} | {seconds:.1f} |")
-        lines += [f"| {method} | {budget} | - | budget too small | | |" for method, budget in skipped]
+            loads = [r["load"] for r in rows if "load" in r]
+            load = "-" if not loads else loads[0] if isinstance(loads[0], str) else f"{np.median(loads):.1f}"
+            lines.append(f"| {method} | {budget} | {len(rows)} | {error:.4f} | {rho:.4f} | {seconds:.1f} | {load} | "
+                         f"{max(r.get('measured', '') for r in rows)} |")
+        lines += [f"| {method} | {budget} | - | budget too small | | | | |" for method, budget in skipped]
         lines.append("")
     REPORT.write_text("\n".join(lines))
     return REPORT

@@ -428,17 +428,17 @@ def test_the_linear_bases_ridge_steadies_the_fit_where_coalitions_barely_outnumb
     assert np.median(ridged) < 0.6 < 1.0 < np.median(plain), (ridged, plain)
 
 
-def test_the_default_grid_tries_a_depth_only_once_the_sample_can_fill_its_trees(game12):
-    """Three depths on 64 coalitions would overfit the choice: depth 3 alone there, 3 and 4 at 128, all at 512;
-    the depth chosen is the candidate of lowest out-of-fold error."""
-    from surrogateshap.coalitions import sample_coalitions
-    from surrogateshap.estimators.surrogate import COALITIONS_PER_LEAF, DEFAULT_GRID
+def test_the_default_sampler_draws_sizes_uniformly_from_50_players():
+    """sampler='auto': the Shapley kernel's sizes for few players, uniform sizes ('leverage') for many; the one
+    used is recorded, and an explicit sampler is kept whatever n."""
+    from surrogateshap.estimators.surrogate_shap import LEVERAGE_FROM_PLAYERS
 
-    for budget, depths in ((64, {3}), (128, {3, 4}), (512, {3, 4, 6})):
-        sample = sample_coalitions(12, budget, "shapley", seed=0, paired=True)
-        fitted = TreeSurrogate(cv=3, interactions=False).fit(sample.masks, game12(sample.masks))
-        tried = {r["params"]["max_depth"] for r in fitted.cv_results_}
-        assert tried == depths == {d for d in DEFAULT_GRID["max_depth"]
-                                   if 2**d * COALITIONS_PER_LEAF <= len(sample.masks)} | {3}
-        best = min(fitted.cv_results_, key=lambda r: r["mse"])
-        assert fitted.best_params_["max_depth"] == best["params"]["max_depth"]
+    for n, expected in ((LEVERAGE_FROM_PLAYERS - 1, "shapley"), (LEVERAGE_FROM_PLAYERS, "leverage")):
+        game = MoebiusGame(np.eye(n, dtype=bool), np.linspace(-1, 1, n))
+        att = estimate(game, "surrogateshap", budget=4 * n, seed=0, cv=2, interactions=False)
+        assert att.diagnostics["sampler"] == expected
+        explicit = estimate(game, "surrogateshap", budget=4 * n, seed=0, sampler="uniform_size", cv=2,
+                            interactions=False)
+        assert explicit.diagnostics["sampler"] == "uniform_size"
+    with pytest.raises(ValueError, match="choose 'auto' or one of"):
+        estimate(MoebiusGame(np.eye(3, dtype=bool), np.ones(3)), "surrogateshap", sampler="kernel")

@@ -27,18 +27,16 @@ PAPER_DEFAULT: dict[str, Any] = {"max_depth": 5, "n_estimators": 900, "learning_
 # boosted in lockstep, are the models a separate fit on each fold would give.
 BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin": 2, "n_jobs": 1,
                                "seed_per_iteration": True}
-# Depth 3 was chosen by benchmarks/surrogate_selection.py (results/surrogate_selection.md): against the paper's
-# grid (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and 15-28x cheaper on the study's
-# games (Moebius games of order <= 3, the proxy FID game). Depths 4 and 6 beside it (benchmarks/estimator_peers.py)
-# let the cross-validation fit games with interactions of higher order, such as tabular model explanations
-# (wine, 13 features: error at budget 1024 0.0109 -> 0.0011); on the Moebius and SOUM games it keeps depth 3.
-# Choosing among three depths on a small sample overfits the choice, so a depth enters only once the sample
-# holds COALITIONS_PER_LEAF coalitions per leaf of its trees (:func:`default_grid`): depth 3 alone at budget 64,
-# 3 and 4 from 128, all three from 512.
+# Chosen by benchmarks/surrogate_selection.py (results/surrogate_selection.md): against the paper's grid
+# (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and 15-28x cheaper; depth 6 or a
+# learning rate of 0.1 beside it added cost and no accuracy on the study's games. Depths 3, 4 and 6 for the
+# cross-validation to choose from (tried 2026-12-03, benchmarks/estimator_peers.py): the geometric-mean error over
+# its games fell at budgets 512-1024 (0.0305 -> 0.0255, 0.0166 -> 0.0122; 10x on a 13-feature tabular explanation),
+# but on the artists demo (40 contributors, budget 512) the three degraded artists were no longer the three lowest
+# quality values nor the marker artist's audit value 5x any other's (tests/test_demo_artists.py), also with
+# depths 3 and 4 only: kept at depth 3.
 #: the grid searched by default (a grid without ``n_estimators``: the tree count by early stopping)
-DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3, 4, 6], "learning_rate": [0.3]}
-#: coalitions per leaf of a depth's trees (2**depth leaves) before the default grid tries that depth
-COALITIONS_PER_LEAF = 8
+DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3], "learning_rate": [0.3]}
 #: early stopping: at most this many trees, stopped once the pooled out-of-fold error has not improved for PATIENCE
 MAX_TREES = 300
 #: eigenvalue floor of the linear base, relative to the mean eigenvalue
@@ -63,8 +61,7 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
     ----------
     params : fixed XGBoost parameters (e.g. ``PAPER_DEFAULT``); when None, the parameters are
         chosen from ``param_grid`` by K-fold cross-validation (lowest pooled out-of-fold MSE).
-    param_grid : grid searched when ``params`` is None (default: :func:`default_grid`, ``DEFAULT_GRID`` with the
-        depths the sample can fill). One model per
+    param_grid : grid searched when ``params`` is None (default: ``DEFAULT_GRID``). One model per
         fold is boosted for each setting, all folds in lockstep, and the pooled out-of-fold MSE is
         read after every tree (boosting is sequential: the first ``t`` trees are the ``t``-tree
         model). A grid that lists ``n_estimators`` (the paper's) is scored at those counts; without
@@ -154,8 +151,7 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         if n_folds:
             rng = np.random.default_rng([self.seed, 2])
             self.fold_[held] = rng.permutation(np.arange(held.size) % n_folds)
-        grid = self.param_grid or default_grid(masks.shape[0])
-        settings = [dict(self.params)] if self.params is not None else _expand(grid)
+        settings = [dict(self.params)] if self.params is not None else _expand(self.param_grid or DEFAULT_GRID)
         bases = [None, "linear"] if self.base == "auto" else [self.base]
         candidates = [(setting, base) for base in bases for setting in settings]
         self.best_params_, self.base_, fold_parts, oof = self._select(masks, values, candidates, n_folds)
@@ -339,18 +335,6 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
     def moebius(self, max_order: int = 2) -> tuple[np.ndarray, np.ndarray]:
         """The surrogate's Moebius coefficients up to ``max_order`` (see :meth:`TreeGame.moebius`)."""
         return self.tree_game_.moebius(max_order)
-
-
-def default_grid(n_coalitions: int) -> dict[str, list[Any]]:
-    """``DEFAULT_GRID`` with the depths whose trees the sample can fill: ``2**depth * COALITIONS_PER_LEAF`` of
-    the ``n_coalitions`` at least (the shallowest depth always).
-
-    >>> [default_grid(n)["max_depth"] for n in (64, 128, 512)]
-    [[3], [3, 4], [3, 4, 6]]
-    """
-    depths = DEFAULT_GRID["max_depth"]
-    kept = [d for d in depths if 2**d * COALITIONS_PER_LEAF <= n_coalitions] or depths[:1]
-    return {**DEFAULT_GRID, "max_depth": kept}
 
 
 def _expand(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:

@@ -23,6 +23,14 @@ INTERACTIONS_UP_TO = 100
 AUTO_TOLERANCE = 0.05
 #: budget="auto": the most coalitions evaluated
 AUTO_MAX_BUDGET = 4096
+#: sampler="auto": the Shapley-kernel sizes below this many players, sizes drawn uniformly ("leverage") from it on.
+#: With ~4-8 coalitions per player the kernel spends much of the budget on sizes 1 and n - 1; the accuracy game of
+#: benchmarks/scale.py (normalised error, median of 1-3 seeds, kernel -> uniform sizes): n = 50, budgets 200 / 400:
+#: 0.334 -> 0.339, 0.112 -> 0.109; n = 100, 400 / 800: 0.403 -> 0.150, 0.090 -> 0.075; n = 258, 1000 / 2000:
+#: 0.153 -> 0.122, 0.090 -> 0.078; n = 1000, 4000: 0.101 -> 0.070. At n <= 20 the kernel is better (the geometric
+#: mean over benchmarks/estimator_peers.py's games, depth-3 surrogate: 0.232 vs 0.262 at budget 64, 0.049 vs 0.063
+#: at 256).
+LEVERAGE_FROM_PLAYERS = 50
 #: budget="auto": the first round's coalitions (at least 2n + 2, so the linear base is determined); each
 #: further round doubles the budget
 AUTO_FIRST_ROUND = 128
@@ -148,7 +156,9 @@ class SurrogateSHAP(SamplingEstimator):
     Parameters
     ----------
     budget, seed : see :class:`~surrogateshap.estimators.base.SamplingEstimator`.
-    sampler, paired : the coalition sampler (:func:`~surrogateshap.coalitions.sample_coalitions`).
+    sampler, paired : the coalition sampler (:func:`~surrogateshap.coalitions.sample_coalitions`); ``"auto"``:
+        ``"shapley"`` below :data:`LEVERAGE_FROM_PLAYERS` players, ``"leverage"`` from there on (the one used is
+        ``diagnostics["sampler"]``).
     params, param_grid, cv, base, max_trees : the surrogate
         (:class:`~surrogateshap.estimators.surrogate.TreeSurrogate`).
     std : ``"folds"``, ``"bootstrap"`` or None.
@@ -176,7 +186,7 @@ class SurrogateSHAP(SamplingEstimator):
         self,
         budget: int | None = None,
         seed: int = 0,
-        sampler: str = "shapley",
+        sampler: str = "auto",
         paired: bool = True,
         params: dict[str, Any] | None = None,
         param_grid: dict[str, list[Any]] | None = None,
@@ -206,8 +216,8 @@ class SurrogateSHAP(SamplingEstimator):
         self.max_budget = max_budget
 
     def _check(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {SAMPLERS}.")
+        if self.sampler != "auto" and self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose 'auto' or one of {SAMPLERS}.")
         if self.adjust not in ADJUSTMENTS:
             raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}.")
         check_int(self.cv, "cv", 0)
@@ -230,15 +240,25 @@ class SurrogateSHAP(SamplingEstimator):
             raise ValueError("budget='auto' stops on the values' standard errors: use std='folds' (the default) "
                              "or 'bootstrap', not std=None.")
 
+    def sampler_for(self, n_players: int) -> str:
+        """The coalition sampler used for a game of ``n_players`` (``sampler="auto"`` resolved).
+
+        >>> SurrogateSHAP().sampler_for(20), SurrogateSHAP().sampler_for(258)
+        ('shapley', 'leverage')
+        """
+        if self.sampler != "auto":
+            return self.sampler
+        return "leverage" if n_players >= LEVERAGE_FROM_PLAYERS else "shapley"
+
     def _estimate(self, game: object) -> Attribution:
         game = self._cached(game)
         if self.budget == AUTO_BUDGET:
             att = self._estimate_in_rounds(game)
         else:
-            sample = self._sample(game.n_players, self.sampler, self.paired)
+            sample = self._sample(game.n_players, self.sampler_for(game.n_players), self.paired)
             att = self._from_values(sample.masks, game(sample.masks))
         att.n_evaluations = game.n_evaluations
-        att.diagnostics.update({"sampler": self.sampler, "paired": self.paired})
+        att.diagnostics.update({"sampler": self.sampler_for(game.n_players), "paired": self.paired})
         return att
 
     def _estimate_in_rounds(self, game: object) -> Attribution:
@@ -246,7 +266,7 @@ class SurrogateSHAP(SamplingEstimator):
         n = game.n_players
         max_budget = min(int(self.max_budget), 2**n)
         self._check_memory(max_budget, n)
-        sample = nested_coalitions(n, max_budget, self.sampler, seed=self.seed, paired=self.paired)
+        sample = nested_coalitions(n, max_budget, self.sampler_for(n), seed=self.seed, paired=self.paired)
         values = np.empty(0)
         trace: list[dict[str, Any]] = []
         previous = None

@@ -61,7 +61,12 @@ class TrainCoalition(Protocol):
     """Train a setting's model on ``members``' data into ``model_dir``; return the generation backend for it.
 
     It must reuse a model already finished in ``model_dir`` (its ``training.json`` exists), and be a module-level
-    function (``workers > 1`` sends it to other processes)."""
+    function (``workers > 1`` sends it to other processes).
+
+    >>> from surrogateshap.examples.artists.retrain import ARTISTS_RETRAINING
+    >>> ARTISTS_RETRAINING.train.__name__
+    'train_coalition_lora'
+    """
 
     def __call__(self, config: Mapping[str, Any], members: list[str], model_dir: Path, *, max_steps: int | None,
                  train_seed: int | None, progress: bool) -> Any: ...
@@ -102,7 +107,12 @@ def retrain_coalition(
 ) -> dict[str, float]:
     """Retrain on coalition ``mask`` (over the config's contributors) and score it; see the module docstring.
 
-    ``train_seed`` replaces the recipe's training seed (None: the shipped model's)."""
+    ``train_seed`` replaces the recipe's training seed (None: the shipped model's). Training takes minutes:
+
+    >>> row = retrain_coalition(config, mask, "out/rt/s0", DIGITS_RETRAINING)  # doctest: +SKIP
+    >>> sorted(row)  # doctest: +SKIP
+    ['diversity', 'diversity_uncond', 'fid', ..., 'generate_seconds', 'score_seconds', 'train_seconds']
+    """
     from ..config import instantiate
     from ..contributors import ContributorRegistry
     from ..generation import SamplingPlan, generate_bank
@@ -207,8 +217,11 @@ def run_retraining(
     ``max_steps`` and ``train_seed`` (None: the recipe's) are recorded in ``out_dir/retrain_settings.json``;
     a rerun with other settings into the same folder is refused (its rows would mix two recipes).
 
-    ``run_retraining(config, "coalitions.csv", "out/retrain", DIGITS_RETRAINING)`` is what
-    ``surrogateshap retrain --coalitions coalitions.csv --out out/retrain`` runs.
+    What ``surrogateshap retrain --coalitions coalitions.csv --out out/retrain`` runs (one DDPM training each):
+
+    >>> frame = run_retraining(config, "coalitions.csv", "out/retrain", DIGITS_RETRAINING)  # doctest: +SKIP
+    >>> list(frame.columns[:3])  # doctest: +SKIP
+    ['coalition', 'digit0_a', 'digit0_b']
     """
     from ..config import instantiate
 
