@@ -147,6 +147,15 @@ class SizeRecorder:
         return self.game(masks)
 
 
+def estimate_record(att: Any, game: Any, recorder: SizeRecorder, seconds: float) -> dict[str, Any]:
+    """What the proxy results keep of one estimate: values, v_empty / v_full, coalitions evaluated and their
+    summed sizes (``recorder``), and the seconds split into the game's evaluations (``game``, a CachedGame) and
+    the rest of the ``seconds`` the estimate took."""
+    return {"values": att.values.tolist(), "v_empty": float(att.v_empty), "v_full": float(att.v_full),
+            "n_evaluations": int(game.n_evaluations), "sum_sizes": int(sum(recorder.sizes)),
+            "evaluation_seconds": float(game.seconds), "fit_seconds": float(seconds - game.seconds)}
+
+
 def similarity_values(extractor: Any, training_images: Any, example_ids: Mapping[str, Sequence[str]],
                       generated: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per contributor: mean cosine similarity between the embeddings of its generated samples (``generated[c]``)
@@ -208,11 +217,8 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
                 att = estimate(game, method, budget=budget, seed=args.seed,
                                **(options if method == "surrogateshap" else {}))
                 total = time.perf_counter() - start
-                methods.setdefault(method, {}).setdefault(str(budget), {})[name] = {
-                    "values": att.values.tolist(), "v_empty": float(att.v_empty), "v_full": float(att.v_full),
-                    "n_evaluations": int(game.n_evaluations), "sum_sizes": int(sum(recorder.sizes)),
-                    "evaluation_seconds": float(game.seconds), "fit_seconds": float(total - game.seconds),
-                }
+                methods.setdefault(method, {}).setdefault(str(budget), {})[name] = estimate_record(
+                    att, game, recorder, total)
                 print(f"{method} budget={budget} {name}: {total:.1f}s", flush=True)
     start = time.perf_counter()
     registry = instantiate(config["contributors"], "config.contributors")

@@ -68,6 +68,7 @@ from validation import (  # noqa: E402
     SizeRecorder,
     completeness,
     counterfactual_rows,
+    estimate_record,
     fmt,
     key_mask,
     load_retrains,
@@ -230,11 +231,8 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"skipped {skipped[-1]}", flush=True)
                     break
                 total = time.perf_counter() - start
-                methods.setdefault(method, {}).setdefault(str(budget), {})[name] = {
-                    "values": att.values.tolist(), "v_empty": float(att.v_empty), "v_full": float(att.v_full),
-                    "n_evaluations": int(game.n_evaluations), "sum_sizes": int(sum(recorder.sizes)),
-                    "evaluation_seconds": float(game.seconds), "fit_seconds": float(total - game.seconds),
-                }
+                methods.setdefault(method, {}).setdefault(str(budget), {})[name] = estimate_record(
+                    att, game, recorder, total)
                 print(f"{method} budget={budget} {name}: {total:.1f}s", flush=True)
     # similarity baseline: an artist's generated samples are those of the units it holds (the homonyms share theirs)
     start = time.perf_counter()
