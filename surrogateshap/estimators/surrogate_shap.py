@@ -24,12 +24,12 @@ AUTO_TOLERANCE = 0.05
 #: budget="auto": the most coalitions evaluated
 AUTO_MAX_BUDGET = 4096
 #: sampler="auto": the Shapley-kernel sizes below this many players, sizes drawn uniformly ("leverage") from it on.
-#: With ~4-8 coalitions per player the kernel spends much of the budget on sizes 1 and n - 1; the accuracy game of
-#: benchmarks/scale.py (normalised error, median of 1-3 seeds, kernel -> uniform sizes): n = 50, budgets 200 / 400:
-#: 0.334 -> 0.339, 0.112 -> 0.109; n = 100, 400 / 800: 0.403 -> 0.150, 0.090 -> 0.075; n = 258, 1000 / 2000:
-#: 0.153 -> 0.122, 0.090 -> 0.078; n = 1000, 4000: 0.101 -> 0.070. At n <= 20 the kernel is better (the geometric
-#: mean over benchmarks/estimator_peers.py's games, depth-3 surrogate: 0.232 vs 0.262 at budget 64, 0.049 vs 0.063
-#: at 256).
+#: With ~4-8 coalitions per player the kernel spends much of the budget on sizes 1 and n - 1. On the accuracy game
+#: of benchmarks/scale.py (normalised error, kernel -> uniform sizes): n = 1000, budgets 4000 / 8000: 0.097 ->
+#: 0.069, 0.067 -> 0.042 (scale.md, 3 seeds); an exploratory run (median of 2-3 seeds, the CV choosing among depths
+#: 3, 4 and 6) at n = 50, budgets 200 / 400: 0.334 -> 0.339, 0.112 -> 0.109; n = 100, 400 / 800: 0.403 -> 0.150,
+#: 0.090 -> 0.075; n = 258, 1000 / 2000: 0.153 -> 0.122, 0.090 -> 0.078. At n <= 20 the kernel is better (the
+#: geometric mean over benchmarks/estimator_peers.py's games: 0.232 vs 0.262 at budget 64, 0.049 vs 0.063 at 256).
 LEVERAGE_FROM_PLAYERS = 50
 #: budget="auto": the first round's coalitions (at least 2n + 2, so the linear base is determined); each
 #: further round doubles the budget
