@@ -7,6 +7,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+#: config overrides of a setting's run small enough for a test: 2 samples per contributor, 3 sampling steps, a
+#: 24-coalition estimate with one fixed small surrogate
+TINY = {
+    "plan.samples_per_contributor": 2,
+    "generation.num_inference_steps": 3,
+    "base.samples_per_contributor": 2,
+    "estimator.budget": 24,
+    "estimator.n_holdout": 0,
+    "estimator.options": {"cv": 2, "std": None,
+                          "param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]}},
+}
+
 
 @pytest.fixture(scope="module")
 def one_thread():

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
 
 from surrogateshap.cli import main
 from surrogateshap.coalitions import read_coalitions
@@ -14,15 +15,6 @@ from surrogateshap.examples.digits.retrain import DIGITS_RETRAINING
 from surrogateshap.games.retraining import RESULTS_FILE, run_retraining
 from surrogateshap.pipeline import run_attribution
 
-TINY = {
-    "plan.samples_per_contributor": 2,
-    "generation.num_inference_steps": 3,
-    "base.samples_per_contributor": 2,
-    "estimator.budget": 24,
-    "estimator.n_holdout": 0,
-    "estimator.options": {"cv": 2, "std": None,
-                          "param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]}},
-}
 UTILITIES = ("fid", "inception_score", "quality", "diversity", "marker_rate")
 
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
 
 from surrogateshap.cli import main
 from surrogateshap.config import load_config
@@ -17,15 +18,6 @@ from surrogateshap.games.retraining import RESULTS_FILE, run_retraining
 from surrogateshap.pipeline import run_attribution
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-TINY = {
-    "plan.samples_per_contributor": 2,
-    "generation.num_inference_steps": 3,
-    "base.samples_per_contributor": 2,
-    "estimator.budget": 24,
-    "estimator.n_holdout": 0,
-    "estimator.options": {"cv": 2, "std": None,
-                          "param_grid": {"max_depth": [2], "learning_rate": [0.1], "n_estimators": [20]}},
-}
 UTILITIES = ("quality", "fid", "diversity", "audit")
 MEMBERS = ["artist03", "artist21"]  # artist21 shares its published name with artist22
 
