@@ -322,7 +322,9 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
     full, empty = retrain.get("1" * n), retrain.get("0" * n)
     lines = ["# Proxy game vs LoRA retraining on the artists setting (written by benchmarks/validation_t2i.py)", "",
              f"{n} artists; proxy bank of {results['bank_samples']} samples ({results['samples_per_contributor']} "
-             f"per artist) from the shipped LoRA, v_empty from the base model ({results['base_samples']} samples). "
+             f"per unit of captions, {results['bank_samples'] // results['samples_per_contributor']} units: the "
+             "homonyms' shared name is one) from the shipped LoRA, v_empty from the base model "
+             f"({results['base_samples']} samples). "
              "Each retrain fine-tunes a LoRA from the base model on the coalition's pictures with the shipped "
              "recipe (its steps per picture) and is prompted with the coalition's captions, the proxy bank's seeds.",
              "", "Retrain files read:", *[f"- {note}" for note in notes + seed_notes],
