@@ -156,6 +156,32 @@ def estimate_record(att: Any, game: Any, recorder: SizeRecorder, seconds: float)
             "evaluation_seconds": float(game.seconds), "fit_seconds": float(seconds - game.seconds)}
 
 
+def similarity_records(values: np.ndarray, seconds: float, utilities: Sequence[str]) -> dict[str, Any]:
+    """The similarity baseline's entry of the proxy results: its one vector for every utility, its ``seconds``
+    counted once (``shared_seconds``)."""
+    return {NO_BUDGET: {
+        name: {"values": values.tolist(), "v_empty": 0.0, "v_full": float(values.sum()), "n_evaluations": 0,
+               "sum_sizes": 0, "evaluation_seconds": seconds, "fit_seconds": 0.0, "shared_seconds": True}
+        for name in utilities
+    }}
+
+
+def record_attribution(method: str, record: Mapping[str, Any]) -> Any:
+    """The ``Attribution`` of one proxy-results entry (what ``lds`` scores)."""
+    from surrogateshap.estimators import Attribution
+
+    return Attribution(values=np.asarray(record["values"], dtype=np.float64), v_empty=record["v_empty"],
+                       v_full=record["v_full"], method=method, n_evaluations=record["n_evaluations"])
+
+
+def method_seconds(by_utility: Mapping[str, Mapping[str, Any]]) -> tuple[float, float]:
+    """Evaluation and fit seconds of one method and budget over its utilities: summed, except a computation
+    shared by every utility (the similarity baseline), counted once."""
+    total = max if any(r.get("shared_seconds") for r in by_utility.values()) else sum
+    return (total(r["evaluation_seconds"] for r in by_utility.values()),
+            total(r["fit_seconds"] for r in by_utility.values()))
+
+
 def similarity_values(extractor: Any, training_images: Any, example_ids: Mapping[str, Sequence[str]],
                       generated: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per contributor: mean cosine similarity between the embeddings of its generated samples (``generated[c]``)
@@ -228,11 +254,7 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
         DigitsTrainingImages(config.get("data") or {}), {c: registry.example_ids(c) for c in ids},
         {c: embeddings[bank.contributor_index == i] for i, c in enumerate(ids)})
     seconds = time.perf_counter() - start
-    methods[SIMILARITY] = {NO_BUDGET: {
-        name: {"values": sim.tolist(), "v_empty": 0.0, "v_full": float(sim.sum()), "n_evaluations": 0,
-               "sum_sizes": 0, "evaluation_seconds": seconds, "fit_seconds": 0.0, "shared_seconds": True}
-        for name in utilities
-    }}
+    methods[SIMILARITY] = similarity_records(sim, seconds, list(utilities))
     document: dict[str, Any] = {
         "config": str(config_path), "overrides": list(args.overrides), "seed": args.seed,
         "contributor_ids": ids,
@@ -400,9 +422,8 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
                 data = [d for d in held[u] if math.isfinite(d[2])]
                 score = float("nan")
                 if len(data) >= 3:
-                    att = Attribution(values=np.asarray(rec["values"], dtype=np.float64), v_empty=rec["v_empty"],
-                                      v_full=rec["v_full"], method=method, n_evaluations=rec["n_evaluations"])
-                    score = lds(att, np.array([d[0] for d in data]), np.array([d[2] for d in data]))
+                    score = lds(record_attribution(method, rec), np.array([d[0] for d in data]),
+                                np.array([d[2] for d in data]))
                 lds_rows.append({"method": method, "budget": budget, "utility": u, "n": len(data), "lds": score,
                                  "status": completeness(len(data), expected)})
     loo_present = [retrain.get(mask_key(m)) for m in loo_masks(ids)[1]]
@@ -480,12 +501,10 @@ def build_report(results: Mapping[str, Any], retrain_paths: Sequence[Path]) -> d
     cost_rows = []
     for method, by_budget in results["methods"].items():
         for budget, by_utility in by_budget.items():
-            # a computation shared by every utility (the similarity baseline) is counted once
-            total = max if any(r.get("shared_seconds") for r in by_utility.values()) else sum
+            evaluation, fit = method_seconds(by_utility)
             cost_rows.append({
                 "method": method, "budget": budget, "utilities": len(by_utility),
-                "evaluation_seconds": total(r["evaluation_seconds"] for r in by_utility.values()),
-                "fit_seconds": total(r["fit_seconds"] for r in by_utility.values()),
+                "evaluation_seconds": evaluation, "fit_seconds": fit,
                 "max_coalitions": max(r["n_evaluations"] for r in by_utility.values()),
             })
     cost = pd.DataFrame(cost_rows)

@@ -63,7 +63,6 @@ from validation import (  # noqa: E402
     CF_BUDGET,
     CF_FRACTION,
     METHODS,
-    NO_BUDGET,
     SIMILARITY,
     SizeRecorder,
     completeness,
@@ -75,7 +74,10 @@ from validation import (  # noqa: E402
     loo_masks,
     markdown_table,
     mask_key,
+    method_seconds,
+    record_attribution,
     row_value,
+    similarity_records,
     similarity_values,
 )
 
@@ -243,11 +245,7 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
         ArtistsTrainingImages(config["data"]), {c: registry.example_ids(c) for c in ids},
         {c: embeddings[held[units.contributor_ids.index(c)]] for c in ids})
     seconds = time.perf_counter() - start
-    methods[SIMILARITY] = {NO_BUDGET: {
-        name: {"values": sim.tolist(), "v_empty": 0.0, "v_full": float(sim.sum()), "n_evaluations": 0,
-               "sum_sizes": 0, "evaluation_seconds": seconds, "fit_seconds": 0.0, "shared_seconds": True}
-        for name in utilities
-    }}
+    methods[SIMILARITY] = similarity_records(sim, seconds, list(utilities))
     document: dict[str, Any] = {
         "contributor_ids": ids, "seed": args.seed, "overrides": list(args.overrides),
         "higher_is_better": {name: getattr(u, "higher_is_better", None) for name, u in utilities.items()},
@@ -277,13 +275,6 @@ def run_proxy(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- report stage
-def _attribution(method: str, record: Mapping[str, Any]) -> Any:
-    from surrogateshap.estimators import Attribution
-
-    return Attribution(values=np.asarray(record["values"], dtype=np.float64), v_empty=record["v_empty"],
-                       v_full=record["v_full"], method=method, n_evaluations=record["n_evaluations"])
-
-
 def _pairs(names: Sequence[str], proxy: Mapping[str, Any], retrain: Mapping[str, Any], variant: str,
            utility: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(masks, proxy values, retrained values) of the named coalitions retrained so far."""
@@ -382,7 +373,8 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
         for budget, by_utility in by_budget.items():
             for u in utilities:
                 masks, _, truth = _pairs(holdout, proxy, retrain, "soft", u)
-                score = lds(_attribution(method, by_utility[u]), masks, truth) if len(truth) >= 3 else float("nan")
+                att = record_attribution(method, by_utility[u])
+                score = lds(att, masks, truth) if len(truth) >= 3 else float("nan")
                 lds_rows.append({"method": method, "budget": budget, "utility": u, "n": len(truth), "lds": score})
     loo = [retrain.get(mask_key(m)) for m in loo_masks(ids)[1]]
     n_loo = sum(r is not None for r in loo)
@@ -391,7 +383,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
             masks, _, truth = _pairs(holdout, proxy, retrain, "soft", u)
             record = {"values": [row_value(full, u) - row_value(r, u) for r in loo], "v_empty": row_value(empty, u),
                       "v_full": row_value(full, u), "n_evaluations": n + 2}
-            score = lds(_attribution("retrain_loo", record), masks, truth) if len(truth) >= 3 else float("nan")
+            score = lds(record_attribution("retrain_loo", record), masks, truth) if len(truth) >= 3 else float("nan")
             lds_rows.append({"method": "retrain_loo", "budget": str(n + 2), "utility": u, "n": len(truth),
                              "lds": score})
     lds_frame = pd.DataFrame(lds_rows)
@@ -461,10 +453,8 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
     cost_rows = []
     for method, by_budget in results["methods"].items():
         for budget, by_utility in by_budget.items():
-            total = max if any(r.get("shared_seconds") for r in by_utility.values()) else sum
-            cost_rows.append({"method": method, "budget": budget,
-                              "evaluation_seconds": total(r["evaluation_seconds"] for r in by_utility.values()),
-                              "fit_seconds": total(r["fit_seconds"] for r in by_utility.values()),
+            evaluation, fit = method_seconds(by_utility)
+            cost_rows.append({"method": method, "budget": budget, "evaluation_seconds": evaluation, "fit_seconds": fit,
                               "coalitions": max(r["n_evaluations"] for r in by_utility.values()),
                               "images_regenerated": max(r["sum_sizes"] for r in by_utility.values())
                               * results["samples_per_contributor"]})
