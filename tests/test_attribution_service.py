@@ -16,14 +16,22 @@ def small_bank(n: int = 6, m: int = 20, seed: int = 0):
     return ContributorBank(features, np.repeat([f"c{i}" for i in range(n)], m)), rng.normal(size=(300, 4))
 
 
-def test_utilities_attributed_in_parallel_processes_equal_one_process():
+def test_utilities_attributed_in_threads_equal_one_at_a_time_and_leave_the_thread_limits_as_found():
+    import warnings
+
+    import torch
+    from threadpoolctl import threadpool_info
+
     bank, reference = small_bank()
     utilities = {"mean": ContributorMean(feature="score"), "fid": ContributorFID(feature="x", reference=reference),
                  "mean_again": ContributorMean(feature="score")}
     v_empty = {"mean": 0.0, "fid": 40.0, "mean_again": 0.0}
     settings = {"budget": 40, "n_holdout": 6, "options": FAST}
-    one = attribute_bank(bank, utilities, v_empty, settings, progress=False).document
-    two = attribute_bank(bank, utilities, v_empty, {**settings, "n_jobs": 2}, progress=False).document
+    one = attribute_bank(bank, utilities, v_empty, {**settings, "n_jobs": 1}, progress=False).document
+    found = (torch.get_num_threads(), [pool["num_threads"] for pool in threadpool_info()], list(warnings.filters))
+    two = attribute_bank(bank, utilities, v_empty, {**settings, "n_jobs": 3}, progress=False).document
+    assert (torch.get_num_threads(), [pool["num_threads"] for pool in threadpool_info()],
+            list(warnings.filters)) == found
     assert list(two["utilities"]) == list(utilities)  # in the given order
     for name in utilities:
         first, second = one["utilities"][name], two["utilities"][name]
@@ -32,5 +40,6 @@ def test_utilities_attributed_in_parallel_processes_equal_one_process():
         assert second["lds"] == pytest.approx(first["lds"], abs=1e-9)
     # n_jobs changes how, not what: equal settings
     assert EstimatorSettings(n_jobs=2) == EstimatorSettings()
-    with pytest.raises(ValueError, match="n_jobs must be an integer of at least 1"):
+    assert EstimatorSettings().n_jobs == -1 and EstimatorSettings(n_jobs=8).jobs_for(3) == 3
+    with pytest.raises(ValueError, match="n_jobs must be an integer of at least 1, got 0. Or -1 for one per core"):
         EstimatorSettings(n_jobs=0)

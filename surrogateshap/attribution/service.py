@@ -9,12 +9,16 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..bank import ContributorBank
 from ..coalitions import sample_coalitions
@@ -157,9 +161,36 @@ class AttributionResult:
         return paths
 
 
+@contextmanager
+def _utility_threads(jobs: int) -> Iterator[Any]:
+    """Something with a lazy, ordered ``map``: the builtin one for ``jobs == 1``, else ``jobs`` threads.
+
+    While the threads run, BLAS and torch get ``cores // jobs`` threads each, so the utilities share
+    the machine's cores instead of oversubscribing them (XGBoost fits with one thread, and XGBoost, BLAS
+    and torch release the GIL); the limits found are restored afterwards.
+
+    >>> with _utility_threads(2) as pool:
+    ...     list(pool.map(pow, [2, 3], [2, 2]))
+    [4, 9]
+    """
+    if jobs == 1:
+        yield SimpleNamespace(map=map)
+        return
+    import torch
+
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads), ThreadPoolExecutor(jobs, thread_name_prefix="utility") as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
 @dataclass(frozen=True)
 class _UtilityTask:
-    """Attribute one utility of a bank (picklable: what :func:`attribute_bank` sends to its worker processes)."""
+    """Attribute one utility of a bank (what :func:`attribute_bank` maps over its utilities)."""
 
     bank: ContributorBank
     weights: Sequence[float] | Mapping[str, float] | None
@@ -170,11 +201,11 @@ class _UtilityTask:
 
     def __call__(self, name: str, utility: Any, v_empty: float | ContributorBank) -> tuple[UtilityResult, float, float]:
         """The utility's result, its evaluation seconds and its fitting seconds."""
-        metric = copy.deepcopy(utility)
+        metric, estimator = copy.deepcopy(utility), copy.deepcopy(self.estimator)  # each thread its own
         game = CachedGame(ProxyGame(self.bank, metric, v_empty, weights=self.weights, membership=self.soft))
         # the estimator's evaluations and its fitting are timed apart through the cache's own clock
         start = time.perf_counter()
-        attribution = self.estimator.estimate(game)
+        attribution = estimator.estimate(game)
         total = time.perf_counter() - start
         attribution.players = list(self.players)
         seconds = game.seconds
@@ -225,8 +256,8 @@ def attribute_bank(
     extra : more top-level document keys.
     progress : a progress bar over the utilities.
 
-    With ``settings.n_jobs > 1`` the utilities are attributed in that many processes at once; the
-    values are the same as with one.
+    The utilities are attributed ``settings.n_jobs`` at a time (default: one per core), in threads
+    that share the cores; the values do not depend on how many.
     """
     from tqdm.auto import tqdm
 
@@ -244,20 +275,15 @@ def attribute_bank(
     holdout = holdout_coalitions(len(players), settings.n_holdout, settings.seed) if settings.n_holdout else None
     task = _UtilityTask(bank, weights, soft, settings.estimator(), holdout, list(players))
     names = list(utilities)
-    if settings.n_jobs == 1 or len(names) == 1:
-        outcomes = map(task, names, (utilities[name] for name in names), (v_empty[name] for name in names))
-    else:
-        from joblib import Parallel, delayed
-
-        # loky processes; joblib caps each worker's BLAS / OpenMP threads at cores // n_jobs (no oversubscription)
-        parallel = Parallel(n_jobs=min(settings.n_jobs, len(names)), return_as="generator")
-        outcomes = parallel(delayed(task)(name, utilities[name], v_empty[name]) for name in names)
-    results, evaluation, estimation = [], 0.0, 0.0
-    for result, seconds, fitting in tqdm(outcomes, total=len(names), desc="attributing", unit="utility",
-                                         disable=not progress):
-        results.append(result)
-        evaluation += seconds
-        estimation += fitting
+    with _utility_threads(settings.jobs_for(len(names))) as pool:
+        outcomes = pool.map(task, names, (utilities[name] for name in names), (v_empty[name] for name in names))
+        results, evaluation, estimation = [], 0.0, 0.0
+        for result, seconds, fitting in tqdm(outcomes, total=len(names), desc="attributing", unit="utility",
+                                             disable=not progress):
+            results.append(result)
+            evaluation += seconds
+            estimation += fitting
+    # summed over the utilities (threads overlap them: the sums can exceed the wall time)
     all_timings.update({"utility_evaluation": evaluation, "estimation": estimation})
     if soft is None:
         n_examples = bank.n_examples

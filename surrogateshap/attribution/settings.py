@@ -6,6 +6,7 @@ callbacks and the command line all build one of these.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,8 +30,9 @@ class EstimatorSettings:
     seed : seeds the estimator and the held-out coalitions.
     n_holdout : held-out coalitions (datamodel distribution, alpha 0.5) scored for the LDS; 0: none.
     options : settings of the method's estimator class (``cv``, ``std``, ``param_grid``...).
-    n_jobs : utilities attributed at once, in as many processes (each then gets ``cores // n_jobs``
-        BLAS threads; XGBoost uses one). The values do not depend on it, so it is left out of equality.
+    n_jobs : utilities attributed at once, in as many threads (BLAS and torch then get ``cores // n_jobs``
+        threads each; XGBoost uses one); -1: one per core. The values do not depend on it, so it is left
+        out of equality.
 
     Every setting is checked when the object is made, before any bank is generated.
 
@@ -48,7 +50,7 @@ class EstimatorSettings:
     seed: int = 0
     n_holdout: int = 24
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    n_jobs: int = field(default=1, compare=False)
+    n_jobs: int = field(default=-1, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, Mapping):
@@ -56,7 +58,8 @@ class EstimatorSettings:
         object.__setattr__(self, "options", dict(self.options))
         check_seed(self.seed)  # also seeds the held-out coalitions, for methods that take no seed
         check_int(self.n_holdout, "n_holdout", 0)
-        check_int(self.n_jobs, "n_jobs", 1)
+        if self.n_jobs != -1:
+            check_int(self.n_jobs, "n_jobs", 1, hint="Or -1 for one per core.")
         self.estimator()  # refuses an unknown method, option or a bad value now
 
     @classmethod
@@ -88,6 +91,15 @@ class EstimatorSettings:
         if isinstance(estimator, SamplingEstimator):
             return estimator.budget_for(n_players)
         return None if self.budget is None else int(self.budget)
+
+    def jobs_for(self, n_utilities: int) -> int:
+        """How many utilities are attributed at once: ``n_jobs`` (-1: the cores), at most one per utility.
+
+        >>> EstimatorSettings(n_jobs=4).jobs_for(3)
+        3
+        """
+        jobs = len(os.sched_getaffinity(0)) if self.n_jobs == -1 else self.n_jobs
+        return max(1, min(jobs, n_utilities))
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (for logging them)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import warnings
 from typing import Any
 
@@ -46,6 +47,8 @@ MAX_TREES = 300
 #: Well-conditioned designs are untouched: the n = 20 benchmark and budgets 4,000-8,000 at n = 1,000 gave
 #: the same values as without it.
 LINEAR_RIDGE = 1e-4
+#: held while shap's TreeExplainer runs with its warnings silenced (the filters are process-wide)
+SHAP_LOCK = threading.Lock()
 PATIENCE = 25
 #: the surrogate's base: trees from a constant (None), from the Shapley-kernel linear fit, or chosen by CV
 BASES = (None, "linear", "auto")
@@ -299,7 +302,8 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         import shap  # slow to import; only needed here
 
         n = self.n_players_
-        with warnings.catch_warnings():
+        # one at a time: catch_warnings swaps the process-wide filters (utilities run in threads)
+        with SHAP_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             explainer = shap.TreeExplainer(
                 self.model_, data=np.zeros((1, n), np.float32), feature_perturbation="interventional"
