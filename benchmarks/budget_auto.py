@@ -42,7 +42,8 @@ def rounds_of(task: tuple[str, int, int]) -> list[dict]:
     game, exact = game_and_values(name)
     spread = float(np.linalg.norm(exact - exact.mean()))
     estimator = SurrogateSHAP(seed=seed)
-    sample = nested_coalitions(game.n_players, max_budget, estimator.sampler, seed=seed, paired=estimator.paired)
+    sample = nested_coalitions(game.n_players, max_budget, estimator.sampler_for(game.n_players), seed=seed,
+                               paired=estimator.paired)
     values = np.asarray(game(sample.masks), dtype=np.float64)
     rows = []
     with threadpool_limits(limits=1):

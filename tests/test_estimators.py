@@ -442,3 +442,21 @@ def test_the_default_sampler_draws_sizes_uniformly_from_50_players():
         assert explicit.diagnostics["sampler"] == "uniform_size"
     with pytest.raises(ValueError, match="choose 'auto' or one of"):
         estimate(MoebiusGame(np.eye(3, dtype=bool), np.ones(3)), "surrogateshap", sampler="kernel")
+
+
+def test_the_default_grid_adds_deep_trees_once_the_sample_holds_enough_coalitions_per_player():
+    """Depth-6 candidates from DEEP_FROM coalitions per player on; CV takes them where the game needs them."""
+    from surrogateshap.estimators.surrogate import DEEP_DEPTH, DEEP_FROM, DEFAULT_GRID
+
+    n = 12
+    terms = np.zeros((3, n), bool)
+    terms[0, :6] = True  # a 6-way interaction: depth-3 trees cannot split on all six players at once
+    terms[1, 6:9] = terms[2, 9:] = True
+    game = MoebiusGame(terms, np.array([4.0, 1.0, -1.0]))
+    for rows, depths in ((DEEP_FROM * n - 40, {3}), (DEEP_FROM * n, {3, DEEP_DEPTH})):
+        att = estimate(game, budget=rows, seed=0, std=None)
+        assert {r["params"]["max_depth"] for r in att.surrogate.cv_results_} == depths
+    assert att.surrogate.best_params_["max_depth"] == DEEP_DEPTH
+    shallow = estimate(game, budget=DEEP_FROM * n, seed=0, std=None, param_grid=DEFAULT_GRID)
+    exact = game.shapley_values()
+    assert np.linalg.norm(att.values - exact) < 0.5 * np.linalg.norm(shallow.values - exact)

@@ -15,7 +15,7 @@ from .kernelshap import KernelSHAP
 from .loo import LeaveOneOut
 from .permutation import PermutationShapley
 from .result import Attribution
-from .surrogate import DEFAULT_GRID, PAPER_DEFAULT, PAPER_GRID, TreeSurrogate
+from .surrogate import DEFAULT_GRID, PAPER_DEFAULT, PAPER_GRID, TreeSurrogate, default_grid
 from .surrogate_shap import SurrogateSHAP
 from .tree_game import TreeGame
 
@@ -97,6 +97,7 @@ __all__ = [
     "SurrogateSHAP",
     "TreeGame",
     "TreeSurrogate",
+    "default_grid",
     "estimate",
     "estimator_class",
     "make_estimator",

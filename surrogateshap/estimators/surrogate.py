@@ -30,14 +30,18 @@ BASE_PARAMS: dict[str, Any] = {"subsample": 0.8, "tree_method": "hist", "max_bin
                                "seed_per_iteration": True}
 # Chosen by benchmarks/surrogate_selection.py (results/surrogate_selection.md): against the paper's grid
 # (36 settings, 900 trees at most) it is more accurate at budgets 64-1024 and 15-28x cheaper; depth 6 or a
-# learning rate of 0.1 beside it added cost and no accuracy on the study's games. Depths 3, 4 and 6 for the
-# cross-validation to choose from (tried 2026-12-03, benchmarks/estimator_peers.py): the geometric-mean error over
-# its games fell at budgets 512-1024 (0.0305 -> 0.0255, 0.0166 -> 0.0122; 10x on a 13-feature tabular explanation),
-# but on the artists demo (40 contributors, budget 512) the three degraded artists were no longer the three lowest
-# quality values nor the marker artist's audit value 5x any other's (tests/test_demo_artists.py), also with
-# depths 3 and 4 only: kept at depth 3.
+# learning rate of 0.1 beside it added cost and no accuracy on the study's games.
 #: the grid searched by default (a grid without ``n_estimators``: the tree count by early stopping)
 DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3], "learning_rate": [0.3]}
+#: the deeper trees the default grid adds once the sample holds DEEP_FROM coalitions per player
+DEEP_DEPTH = 6
+#: Measured with benchmarks/estimator_peers.py (2026-12-03): depth 6 beside 3 at every budget cost accuracy at
+#: budgets 64-128 (geometric mean 0.232 -> 0.242) and broke the artists demo's planted findings at 40 players,
+#: budget 512 (12.8 coalitions per player; tests/test_demo_artists.py); from 32 per player on it lowers the
+#: geometric-mean error at 512 (0.0305 -> 0.0269) and 1024 (0.0166 -> 0.0123; 10x on the 13-feature tabular
+#: explanation, whose depth-3 surrogate levels off) and leaves every cell below 32 per player as it was
+#: (any threshold from 8 to 32 gave the same cells within 10% of the best; 40 or more lost the gain at 512).
+DEEP_FROM = 32
 #: early stopping: at most this many trees, stopped once the pooled out-of-fold error has not improved for PATIENCE
 MAX_TREES = 300
 #: eigenvalue floor of the linear base, relative to the mean eigenvalue
@@ -54,6 +58,21 @@ PATIENCE = 25
 BASES = (None, "linear", "auto")
 
 
+def default_grid(n_rows: int, n_players: int) -> dict[str, list[Any]]:
+    """The grid cross-validation searches by default: ``DEFAULT_GRID``, plus depth ``DEEP_DEPTH`` trees
+    once the rows hold ``DEEP_FROM`` coalitions per player (deeper trees need that many to pay).
+
+    >>> default_grid(512, 40)
+    {'max_depth': [3], 'learning_rate': [0.3]}
+    >>> default_grid(1024, 20)
+    {'max_depth': [3, 6], 'learning_rate': [0.3]}
+    """
+    grid = {key: list(values) for key, values in DEFAULT_GRID.items()}
+    if n_rows >= DEEP_FROM * n_players:
+        grid["max_depth"].append(DEEP_DEPTH)
+    return grid
+
+
 class TreeSurrogate(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees from coalition masks to game values, with exact Shapley values.
 
@@ -64,7 +83,7 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
     ----------
     params : fixed XGBoost parameters (e.g. ``PAPER_DEFAULT``); when None, the parameters are
         chosen from ``param_grid`` by K-fold cross-validation (lowest pooled out-of-fold MSE).
-    param_grid : grid searched when ``params`` is None (default: ``DEFAULT_GRID``). One model per
+    param_grid : grid searched when ``params`` is None (default: :func:`default_grid`). One model per
         fold is boosted for each setting, all folds in lockstep, and the pooled out-of-fold MSE is
         read after every tree (boosting is sequential: the first ``t`` trees are the ``t``-tree
         model). A grid that lists ``n_estimators`` (the paper's) is scored at those counts; without
@@ -154,7 +173,8 @@ class TreeSurrogate(RegressorMixin, BaseEstimator):
         if n_folds:
             rng = np.random.default_rng([self.seed, 2])
             self.fold_[held] = rng.permutation(np.arange(held.size) % n_folds)
-        settings = [dict(self.params)] if self.params is not None else _expand(self.param_grid or DEFAULT_GRID)
+        grid = self.param_grid or default_grid(*masks.shape)
+        settings = [dict(self.params)] if self.params is not None else _expand(grid)
         bases = [None, "linear"] if self.base == "auto" else [self.base]
         candidates = [(setting, base) for base in bases for setting in settings]
         self.best_params_, self.base_, fold_parts, oof = self._select(masks, values, candidates, n_folds)
