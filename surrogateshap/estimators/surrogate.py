@@ -36,11 +36,13 @@ DEFAULT_GRID: dict[str, list[Any]] = {"max_depth": [3], "learning_rate": [0.3]}
 #: the deeper trees the default grid adds once the sample holds DEEP_FROM coalitions per player
 DEEP_DEPTH = 6
 #: Measured with benchmarks/estimator_peers.py (2026-12-03): depth 6 beside 3 at every budget cost accuracy at
-#: budgets 64-128 (geometric mean 0.232 -> 0.242) and broke the artists demo's planted findings at 40 players,
-#: budget 512 (12.8 coalitions per player; tests/test_demo_artists.py); from 32 per player on it lowers the
-#: geometric-mean error at 512 (0.0305 -> 0.0269) and 1024 (0.0166 -> 0.0123; 10x on the 13-feature tabular
-#: explanation, whose depth-3 surrogate levels off) and leaves every cell below 32 per player as it was
-#: (any threshold from 8 to 32 gave the same cells within 10% of the best; 40 or more lost the gain at 512).
+#: budgets 64-128 (geometric mean 0.232 -> 0.242), and depths 4 and 6 once the sample held 8 coalitions per leaf
+#: broke the artists demo's planted findings at 40 players, budget 512 (12.8 coalitions per player;
+#: tests/test_demo_artists.py). From 32 per player on, depth 6 lowers the geometric-mean error at 512
+#: (0.0305 -> 0.0269) and 1024 (0.0166 -> 0.0123; 10x on the 13-feature tabular explanation, whose depth-3
+#: surrogate levels off), though CV's choice is worse on two games there (cancer16 1.5x -> 2.0x the best at 1024,
+#: proxy_fid16 1.3x -> 1.6x at 512); every cell below 32 per player is as it was (thresholds 8 to 32 gave the same
+#: count of cells within 10% of the best; 40 or more lost the gain at 512).
 DEEP_FROM = 32
 #: early stopping: at most this many trees, stopped once the pooled out-of-fold error has not improved for PATIENCE
 MAX_TREES = 300
