@@ -9,16 +9,12 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..bank import ContributorBank
 from ..coalitions import sample_coalitions
@@ -27,6 +23,7 @@ from ..games import CachedGame, ProxyGame
 from ..membership import ConditionUnits, SoftMembership
 from ..report import write_outputs
 from ..responsibility import MembershipSpec
+from ..threads import shared_cores
 from .document import UtilityResult, attribution_document
 from .settings import EstimatorSettings
 
@@ -161,33 +158,6 @@ class AttributionResult:
         return paths
 
 
-@contextmanager
-def _utility_threads(jobs: int) -> Iterator[Any]:
-    """Something with a lazy, ordered ``map``: the builtin one for ``jobs == 1``, else ``jobs`` threads.
-
-    While the threads run, BLAS and torch get ``cores // jobs`` threads each, so the utilities share
-    the machine's cores instead of oversubscribing them (XGBoost fits with one thread, and XGBoost, BLAS
-    and torch release the GIL); the limits found are restored afterwards.
-
-    >>> with _utility_threads(2) as pool:
-    ...     list(pool.map(pow, [2, 3], [2, 2]))
-    [4, 9]
-    """
-    if jobs == 1:
-        yield SimpleNamespace(map=map)
-        return
-    import torch
-
-    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads), ThreadPoolExecutor(jobs, thread_name_prefix="utility") as pool:
-            yield pool
-    finally:
-        torch.set_num_threads(torch_threads)
-
-
 @dataclass(frozen=True)
 class _UtilityTask:
     """Attribute one utility of a bank (what :func:`attribute_bank` maps over its utilities)."""
@@ -275,7 +245,7 @@ def attribute_bank(
     holdout = holdout_coalitions(len(players), settings.n_holdout, settings.seed) if settings.n_holdout else None
     task = _UtilityTask(bank, weights, soft, settings.estimator(), holdout, list(players))
     names = list(utilities)
-    with _utility_threads(settings.jobs_for(len(names))) as pool:
+    with shared_cores(settings.jobs_for(len(names))) as pool:
         outcomes = pool.map(task, names, (utilities[name] for name in names), (v_empty[name] for name in names))
         results, evaluation, estimation = [], 0.0, 0.0
         for result, seconds, fitting in tqdm(outcomes, total=len(names), desc="attributing", unit="utility",

@@ -6,13 +6,13 @@ callbacks and the command line all build one of these.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..checks import AUTO_BUDGET, check_int, check_seed
 from ..estimators import Estimator, SamplingEstimator, make_estimator
+from ..threads import usable_cores
 
 __all__ = ["EstimatorSettings"]
 
@@ -98,7 +98,7 @@ class EstimatorSettings:
         >>> EstimatorSettings(n_jobs=4).jobs_for(3)
         3
         """
-        jobs = len(os.sched_getaffinity(0)) if self.n_jobs == -1 else self.n_jobs
+        jobs = usable_cores() if self.n_jobs == -1 else self.n_jobs
         return max(1, min(jobs, n_utilities))
 
     def to_dict(self) -> dict[str, Any]:

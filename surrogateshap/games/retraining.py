@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from ..checks import check_int, check_seed
 from ..coalitions import read_coalitions
 from ..io import atomic_write_text, check_output_folder, output_lock
 from ..tables import read_csv_table, read_text
+from ..threads import usable_cores
 
 __all__ = ["RESULTS_FILE", "SETTINGS_FILE", "Retraining", "TrainCoalition", "retrain_coalition", "run_retraining"]
 
@@ -272,7 +272,7 @@ def _retrain_all(config: Mapping[str, Any], names: list[str], masks: np.ndarray,
                                                  progress=progress))
             bar.update()
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, usable_cores() // workers)
         pool = ProcessPoolExecutor(
             min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
             initializer=_share_threads, initargs=(threads,),
