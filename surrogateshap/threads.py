@@ -31,7 +31,7 @@ def shared_cores(jobs: int) -> Iterator[Any]:
 
     While the threads run, BLAS and torch get ``usable_cores() // jobs`` threads each, so the jobs share the
     cores instead of oversubscribing them (XGBoost, BLAS and torch release the GIL); the limits found are
-    restored afterwards.
+    restored afterwards. On an error or Ctrl-C the jobs not yet started are cancelled; the running ones end first.
 
     >>> with shared_cores(2) as pool:
     ...     list(pool.map(pow, [2, 3], [2, 2]))
@@ -45,8 +45,14 @@ def shared_cores(jobs: int) -> Iterator[Any]:
     threads = max(1, usable_cores() // jobs)
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="shared")
     try:
-        with threadpool_limits(limits=threads), ThreadPoolExecutor(jobs, thread_name_prefix="shared") as pool:
+        with threadpool_limits(limits=threads):
             yield pool
+    except BaseException:
+        # e.g. Ctrl-C: what has not started never starts; the running jobs (threads cannot be stopped) finish
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         torch.set_num_threads(torch_threads)

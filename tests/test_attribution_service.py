@@ -43,3 +43,27 @@ def test_utilities_attributed_in_threads_equal_one_at_a_time_and_leave_the_threa
     assert EstimatorSettings().n_jobs == -1 and EstimatorSettings(n_jobs=8).jobs_for(3) == 3
     with pytest.raises(ValueError, match="n_jobs must be an integer of at least 1, got 0. Or -1 for one per core"):
         EstimatorSettings(n_jobs=0)
+
+
+def test_an_error_in_the_threads_cancels_the_jobs_not_yet_started():
+    import threading
+    import time
+
+    from surrogateshap.threads import shared_cores
+
+    started = []
+    gate = threading.Event()
+
+    def job(i):
+        started.append(i)
+        if i == 0:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the thread that reads the results
+        gate.wait(2.0)
+        return i
+
+    with pytest.raises(KeyboardInterrupt), shared_cores(2) as pool:
+        for _ in pool.map(job, range(8)):
+            pass
+    gate.set()
+    time.sleep(0.1)
+    assert len(started) <= 3  # job 0, the one running beside it, at most one picked up meanwhile; not all 8
