@@ -252,13 +252,14 @@ class SurrogateSHAP(SamplingEstimator):
 
     def _estimate(self, game: object) -> Attribution:
         game = self._cached(game)
+        sampler = self.sampler_for(game.n_players)
         if self.budget == AUTO_BUDGET:
             att = self._estimate_in_rounds(game)
         else:
-            sample = self._sample(game.n_players, self.sampler_for(game.n_players), self.paired)
+            sample = self._sample(game.n_players, sampler, self.paired)
             att = self._from_values(sample.masks, game(sample.masks))
         att.n_evaluations = game.n_evaluations
-        att.diagnostics.update({"sampler": self.sampler_for(game.n_players), "paired": self.paired})
+        att.diagnostics.update({"sampler": sampler, "paired": self.paired})
         return att
 
     def _estimate_in_rounds(self, game: object) -> Attribution:
