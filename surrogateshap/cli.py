@@ -140,8 +140,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      "--bootstrap refits, or none.")
     est.add_argument("--bootstrap", type=int, default=None,
                      help="refits for --std bootstrap (default: SurrogateSHAP's, 20).")
-    est.add_argument("--adjust", choices=["none", "msr"], default="none",
-                     help="regression adjustment of the surrogate's values (default none).")
+    est.add_argument("--adjust", choices=["auto", "shrunk", "msr", "none"], default="auto",
+                     help="regression adjustment of the surrogate's values (default auto: shrunk, the out-of-fold "
+                     "MSR correction shrunk to its noise).")
     est.add_argument("--lower-is-better", action="store_true",
                      help="the value is a cost (e.g. FID): record higher_is_better = false.")
 

@@ -126,9 +126,9 @@ def assert_surrogate_is_exact_on_its_enumeration(att, n):
 def test_surrogate_values_equal_enumeration_of_the_surrogate():
     n = 10
     game = MoebiusGame.random(n, order=3, n_terms=20, seed=8)
-    att = estimate(game, "surrogateshap", budget=300, seed=0, params=FAST, n_bootstrap=0)
+    att = estimate(game, "surrogateshap", budget=300, seed=0, params=FAST, n_bootstrap=0, adjust=None)
     assert_surrogate_is_exact_on_its_enumeration(att, n)
-    # the attribution is the surrogate's values plus one equal efficiency shift
+    # without adjustment the attribution is the surrogate's values plus one equal efficiency shift
     shift = att.values - att.surrogate.shap_values_
     np.testing.assert_allclose(shift, shift.mean(), atol=1e-9)
     assert shift.mean() == pytest.approx(att.diagnostics["efficiency_shift"])
@@ -154,6 +154,55 @@ def test_msr_correction_is_exact_when_every_coalition_is_seen():
     values = game(masks)
     phi = msr_residual_shapley(masks[1:-1], values[1:-1], values[0], values[-1])
     np.testing.assert_allclose(phi, game.shapley_values(), atol=1e-12)
+
+
+def test_msr_residual_variance_matches_the_spread_of_the_estimate():
+    from surrogateshap.coalitions import sample_coalitions
+    from surrogateshap.estimators.surrogate_shap import msr_residual_shapley, msr_residual_variance
+
+    masks = sample_coalitions(8, 200, "shapley", seed=3, paired=True).masks
+    rng = np.random.default_rng(4)
+    draws, predicted = [], []
+    for _ in range(2000):  # residuals of a game the surrogate got right: pure noise, sd 2
+        residuals = rng.normal(0.0, 2.0, masks.shape[0])
+        draws.append(msr_residual_shapley(masks, residuals, 0.0, 0.0))
+        predicted.append(msr_residual_variance(masks, residuals))
+    np.testing.assert_allclose(np.var(draws, axis=0), np.mean(predicted, axis=0), rtol=0.12)
+
+
+def test_the_shrunk_adjustment_corrects_a_surrogate_that_trees_fit_badly():
+    # a smooth concave game (like FID in the mixture weights): piecewise-constant trees are biased on it
+    n = 12
+    weights = np.random.default_rng(0).uniform(0.2, 2.0, n)
+    game = FunctionGame(lambda masks: np.sqrt(np.asarray(masks, float) @ weights), n)
+    exact = estimate(game, "exact", interactions=False).values
+    for seed in range(3):
+        plain = estimate(game, "surrogateshap", budget=512, seed=seed, adjust=None)
+        shrunk = estimate(game, "surrogateshap", budget=512, seed=seed)
+        assert shrunk.diagnostics["adjust"] == "shrunk" and 0.0 < shrunk.diagnostics["shrinkage"] <= 1.0
+        assert rel_err(shrunk.values, exact) < 0.7 * rel_err(plain.values, exact)
+        assert shrunk.values.sum() == pytest.approx(shrunk.v_full - shrunk.v_empty)
+        assert (shrunk.std > 0).all()
+        np.testing.assert_allclose(np.diag(shrunk.interactions), shrunk.values)
+
+
+def test_the_shrunk_adjustment_is_the_bagged_values_plus_the_shrunk_correction(game12):
+    from surrogateshap.estimators.surrogate_shap import msr_residual_shapley
+
+    att = estimate(game12, "surrogateshap", budget=200, seed=1)
+    sur = att.surrogate
+    masks, values = sur.train_masks_, sur.train_values_
+    held = sur.fold_ >= 0
+    fold_mean = np.mean([g.shapley_values() for g in sur.fold_game_], axis=0)
+    anchors = values[:2] - np.mean([g(masks[:2]) for g in sur.fold_game_], axis=0)
+    correction = msr_residual_shapley(masks[held], values[held] - sur.cv_predictions_[held], *anchors)
+    expected = 0.5 * (sur.shap_values_ + fold_mean) + att.diagnostics["shrinkage"] * (correction - correction.mean())
+    expected += (att.v_full - att.v_empty - expected.sum()) / expected.size
+    np.testing.assert_allclose(att.values, expected, atol=1e-9)
+    unadjusted = estimate(game12, "surrogateshap", budget=200, seed=1, adjust=None)
+    np.testing.assert_allclose(att.diagnostics["values_unadjusted"], unadjusted.values, atol=1e-9)
+    assert estimate(game12, "surrogateshap", budget=200, seed=1, cv=0, params=FAST,
+                    std=None).diagnostics["adjust"] is None  # "auto" without folds: no adjustment
 
 
 def test_interactions_recover_a_planted_pair():
@@ -186,7 +235,7 @@ def test_linear_base_surrogate_is_exact_on_its_own_enumeration():
 def test_linear_base_without_trees_is_kernelshap_on_the_same_coalitions(game12):
     no_trees = dict(FAST, n_estimators=0)
     sur = estimate(game12, "surrogateshap", budget=150, seed=4, paired=True, params=no_trees, n_bootstrap=0,
-                   base="linear")
+                   base="linear", adjust=None)
     kernel = estimate(game12, "kernelshap", budget=150, seed=4, n_bootstrap=0)
     np.testing.assert_allclose(sur.values, kernel.values, atol=1e-10)
     assert sur.surrogate.model_ is None

@@ -55,7 +55,7 @@ def estimate(game: object, method: str = "surrogateshap", budget: int | str | No
     game : a callable on ``(k, n)`` bool masks returning ``k`` floats, with ``n_players``.
     method : a registered method (:data:`METHODS`): ``"surrogateshap"``
         (:class:`SurrogateSHAP`: ``sampler``, ``paired``, ``params``, ``param_grid``, ``cv``,
-        ``max_trees``, ``std``, ``n_bootstrap``, ``adjust="msr"``, ``base``, ``tolerance``,
+        ``max_trees``, ``std``, ``n_bootstrap``, ``adjust``, ``base``, ``tolerance``,
         ``max_budget``), ``"kernelshap"``
         (:class:`KernelSHAP`: ``sampling="kernel"|"leverage"``, ``paired``, ``std``, ``n_bootstrap``), ``"permutation"``
         (:class:`PermutationShapley`: ``antithetic``, ``max_permutations``), ``"exact"``
