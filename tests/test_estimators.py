@@ -201,6 +201,9 @@ def test_the_shrunk_adjustment_is_the_bagged_values_plus_the_shrunk_correction(g
     np.testing.assert_allclose(att.values, expected, atol=1e-9)
     unadjusted = estimate(game12, "surrogateshap", budget=200, seed=1, adjust=None)
     np.testing.assert_allclose(att.diagnostics["values_unadjusted"], unadjusted.values, atol=1e-9)
+    boot = estimate(game12, "surrogateshap", budget=200, seed=1, std="bootstrap", n_bootstrap=3)
+    np.testing.assert_allclose(boot.values, att.values, atol=1e-12)  # the same values, refitted errors
+    assert (boot.std > 0).all() and not np.allclose(boot.std, att.std)
     assert estimate(game12, "surrogateshap", budget=200, seed=1, cv=0, params=FAST,
                     std=None).diagnostics["adjust"] is None  # "auto" without folds: no adjustment
 

@@ -410,18 +410,20 @@ class SurrogateSHAP(SamplingEstimator):
             diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
         else:
             phi = plain
-            if self.std == "folds":
-                folds = [_efficient(game.shapley_values(), v_full - v_empty) for game in surrogate.fold_game_]
-                std = fold_jackknife_std(folds)
+            wanted = self.std == "folds" or adjust == "shrunk"  # both need cv >= 2: K fold models
+            fold_values = [game.shapley_values() for game in surrogate.fold_game_] if wanted else []
             if adjust == "shrunk":
-                phi, variance = self._shrunk(surrogate, masks, values, plain, diagnostics)
-                if std is not None:
-                    std = np.sqrt(std**2 + variance)
+                phi, variance = self._shrunk(surrogate, masks, values, plain, np.mean(fold_values, axis=0),
+                                             diagnostics)
+            if self.std == "folds":
+                std = fold_jackknife_std([_efficient(v, v_full - v_empty) for v in fold_values])
             elif self.std == "bootstrap" and self.n_bootstrap:
                 std = self._bootstrap_std(
                     lambda rows, b: self._refit_values(surrogate, masks, values, rows, b),
                     [[np.array([row]) for row in range(2, masks.shape[0])]], self.n_bootstrap, stream=3,
                 )
+            if adjust == "shrunk" and std is not None:
+                std = np.sqrt(std**2 + variance)
         shift = (v_full - v_empty - phi.sum()) / n
         phi = phi + shift
         diagnostics["efficiency_shift"] = float(shift)
@@ -442,10 +444,9 @@ class SurrogateSHAP(SamplingEstimator):
         )
 
     def _shrunk(self, surrogate: TreeSurrogate, masks: np.ndarray, values: np.ndarray, plain: np.ndarray,
-                diagnostics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """``adjust="shrunk"``: the bagged values plus the shrunk out-of-fold MSR correction, and that
-        correction's variance (after shrinking)."""
-        fold_values = np.mean([game.shapley_values() for game in surrogate.fold_game_], axis=0)
+                fold_values: np.ndarray, diagnostics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """``adjust="shrunk"``: the bagged values (``plain`` and the fold models' mean ``fold_values``) plus
+        the shrunk out-of-fold MSR correction, and that correction's variance (after shrinking)."""
         held = surrogate.fold_ >= 0
         residuals = values[held] - surrogate.cv_predictions_[held]
         # the anchors (rows 0 and 1, never held out) against the fold models' mean
