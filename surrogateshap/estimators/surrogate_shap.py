@@ -195,8 +195,9 @@ class SurrogateSHAP(SamplingEstimator):
     cross-validation already fitted (:func:`fold_jackknife_std`, no refit; with ``adjust="shrunk"``
     combined with the shrunk correction's variance; on the games of ``benchmarks/budget_auto.py``
     2 std covers the exact value for 94-100% of the players at every budget from 128 to 2048, and the
-    estimated error is conservative, 1.5-7x the true one: ``results/budget_auto.md``); ``std="bootstrap"`` refits the best setting on ``n_bootstrap`` bootstrap resamples
-    of the coalitions, empty and full always kept; None: no standard errors.
+    estimated error is conservative, 1.5-7x the true one: ``results/budget_auto.md``);
+    ``std="bootstrap"`` refits the best setting on ``n_bootstrap`` bootstrap resamples of the
+    coalitions, empty and full always kept; None: no standard errors.
     ``interactions`` is the surrogate's exact pairwise Shapley interaction matrix, its
     diagonal the final values (by default up to ``INTERACTIONS_UP_TO`` players); ``surrogate`` the
     fitted ``TreeSurrogate``.
