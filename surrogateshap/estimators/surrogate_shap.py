@@ -408,14 +408,13 @@ class SurrogateSHAP(SamplingEstimator):
             estimates = np.array(estimates)
             phi = estimates.mean(axis=0)
             std = estimates.std(axis=0, ddof=1) / np.sqrt(n_folds)
-            diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
         else:
             phi = plain
             wanted = self.std == "folds" or adjust == "shrunk"  # both need cv >= 2: K fold models
             fold_values = [game.shapley_values() for game in surrogate.fold_game_] if wanted else []
             if adjust == "shrunk":
-                phi, variance = self._shrunk(surrogate, masks, values, plain, np.mean(fold_values, axis=0),
-                                             diagnostics)
+                phi, variance, diagnostics["shrinkage"] = self._shrunk(surrogate, masks, values, plain,
+                                                                       np.mean(fold_values, axis=0))
             if self.std == "folds":
                 std = fold_jackknife_std([_efficient(v, v_full - v_empty) for v in fold_values])
             elif self.std == "bootstrap" and self.n_bootstrap:
@@ -425,6 +424,8 @@ class SurrogateSHAP(SamplingEstimator):
                 )
             if adjust == "shrunk" and std is not None:
                 std = np.sqrt(std**2 + variance)
+        if adjust is not None:
+            diagnostics["values_unadjusted"] = _efficient(plain, v_full - v_empty).tolist()
         shift = (v_full - v_empty - phi.sum()) / n
         phi = phi + shift
         diagnostics["efficiency_shift"] = float(shift)
@@ -445,9 +446,9 @@ class SurrogateSHAP(SamplingEstimator):
         )
 
     def _shrunk(self, surrogate: TreeSurrogate, masks: np.ndarray, values: np.ndarray, plain: np.ndarray,
-                fold_values: np.ndarray, diagnostics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+                fold_values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """``adjust="shrunk"``: the bagged values (``plain`` and the fold models' mean ``fold_values``) plus
-        the shrunk out-of-fold MSR correction, and that correction's variance (after shrinking)."""
+        the shrunk out-of-fold MSR correction, that correction's variance (after shrinking) and the factor."""
         held = surrogate.fold_ >= 0
         residuals = values[held] - surrogate.cv_predictions_[held]
         # the anchors (rows 0 and 1, never held out) against the fold models' mean
@@ -456,9 +457,7 @@ class SurrogateSHAP(SamplingEstimator):
         correction -= correction.mean()  # its total is restored by the efficiency shift
         variance = msr_residual_variance(masks[held], residuals)
         factor = shrinkage_factor(correction, variance)
-        diagnostics["shrinkage"] = factor
-        diagnostics["values_unadjusted"] = _efficient(plain, values[1] - values[0]).tolist()
-        return 0.5 * (plain + fold_values) + factor * correction, factor**2 * variance
+        return 0.5 * (plain + fold_values) + factor * correction, factor**2 * variance, factor
 
     def _refit_values(
         self, surrogate: TreeSurrogate, masks: np.ndarray, values: np.ndarray, rows: np.ndarray, b: int
