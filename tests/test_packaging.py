@@ -34,3 +34,41 @@ def test_editable_install_imports_the_subpackages():
 
     assert Path(surrogateshap.metrics.__file__).parent == ROOT / "metrics"
     assert Path(surrogateshap.callbacks.__file__).parent == ROOT / "callbacks"
+
+
+def _dependency_closure(requirements: list[str]) -> set[str]:
+    """Names of the installed distributions that ``requirements`` pull in, extras and markers applied."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            continue
+        for line in dist.requires or []:
+            child = Requirement(line)
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in requirement.extras or {""}):
+                todo.append(child)
+    return {name for name, _ in seen}
+
+
+def test_dependencies_do_not_pull_bitsandbytes():
+    # bitsandbytes (from lightning[pytorch-extra]) is imported by peft whenever a LoRA is attached, and on
+    # a CPU with AVX512-BF16 it then asks the Hugging Face hub for a kernel: a run-time download attempt
+    # the project forbids. Nothing here quantizes, so the closure of the declared dependencies must not hold it.
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    closure = _dependency_closure(declared)
+    assert "lightning" in closure and "jsonargparse" in closure
+    assert "bitsandbytes" not in closure
