@@ -91,6 +91,12 @@ def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, 
     assert (fidelity.loc["shared", "n"] == 12).all() and (fidelity.loc["shared", "status"] == "complete").all()
     ceiling = report["ceiling"].set_index("utility")
     assert (ceiling["n"] == 12).all() and ceiling.loc["quality", "spearman"] > 0.9
+    seeded = [m for name, m in named[3:15]]  # holdout00..11, retrained with both seeds
+    p = [_proxy(m, "quality", "soft") for m in seeded]
+    seed1 = [_truth(m, "quality") + 0.01 * np.sin(5 * m @ np.arange(N)) for m in seeded]  # write(..., shift=0.01)
+    assert ceiling.loc["quality", "proxy_seed1"] == pytest.approx(spearmanr(p, seed1).statistic)
+    assert ceiling.loc["quality", "disattenuated"] == pytest.approx(
+        fidelity.loc[("datamodel", "soft", "quality"), "spearman"] / np.sqrt(ceiling.loc["quality", "spearman"]))
     lds = report["lds"].set_index(["method", "utility"])
     assert lds.loc[("surrogateshap", "quality"), "lds"] > 0.9 > -0.9 > lds.loc[("kernelshap", "quality"), "lds"]
     # leave-one-out on the retraining game: full minus each artist's retrain, scored on the same coalitions
