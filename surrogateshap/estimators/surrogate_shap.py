@@ -97,12 +97,21 @@ def msr_residual_variance(masks: np.ndarray, residuals: np.ndarray) -> np.ndarra
         return np.zeros(n)
     sigma2 = float(np.var(residuals[inner], ddof=1))
     variance = np.zeros(n)
-    for size in np.unique(sizes[inner]):
-        z = masks[sizes == size]
-        n_in, n_out = z.sum(axis=0), (~z).sum(axis=0)
-        ok = (n_in > 0) & (n_out > 0)
+    for _, n_in, n_out, ok in _size_cells(masks):
         variance += np.where(ok, 1.0 / np.maximum(n_in, 1) + 1.0 / np.maximum(n_out, 1), 0.0)
     return sigma2 * variance / n**2
+
+
+def _size_cells(masks: np.ndarray):
+    """For each coalition size strictly between 0 and n: its rows, each player's counts in and out of them, and
+    where both counts are positive (the players that size informs)."""
+    sizes = masks.sum(axis=1)
+    for size in np.unique(sizes):
+        if 0 < size < masks.shape[1]:
+            rows = sizes == size
+            n_in = masks[rows].sum(axis=0)
+            n_out = int(rows.sum()) - n_in
+            yield rows, n_in, n_out, (n_in > 0) & (n_out > 0)
 
 
 def shrinkage_factor(correction: np.ndarray, variance: np.ndarray) -> float:
@@ -136,16 +145,10 @@ def msr_residual_shapley(masks: np.ndarray, residuals: np.ndarray, r_empty: floa
     array([1., 2., 3.])
     """
     n = masks.shape[1]
-    sizes = masks.sum(axis=1)
     phi = np.full(n, (r_full - r_empty) / n)
-    for size in np.unique(sizes):
-        if size == 0 or size == n:
-            continue
-        rows = sizes == size
+    for rows, n_in, n_out, ok in _size_cells(masks):
         z = masks[rows].astype(np.float64)
         r = residuals[rows]
-        n_in, n_out = z.sum(axis=0), (1.0 - z).sum(axis=0)
-        ok = (n_in > 0) & (n_out > 0)
         mean_in = np.divide(z.T @ r, n_in, out=np.zeros(n), where=ok)
         mean_out = np.divide((1.0 - z).T @ r, n_out, out=np.zeros(n), where=ok)
         phi += np.where(ok, mean_in - mean_out, 0.0) / n
