@@ -30,13 +30,22 @@ from . import __version__
 
 LIGHTNING_COMMANDS = ("fit", "predict", "validate", "test")
 PATH_OPTIONS = ("--out", "--from", "--values", "--config", "--coalitions")
-# bitsandbytes (installed with lightning[pytorch-extra], imported by peft and diffusers) warns on every import
-# on CPUs with AVX512-BF16 that an optional 4-bit kernel package is missing; no command here uses 4-bit layers
+# bitsandbytes (not a dependency, but often installed beside peft, which imports it) warns on every import on
+# CPUs with AVX512-BF16 that an optional 4-bit kernel package is missing; no command here uses 4-bit layers
 _BITSANDBYTES_NOTICE = ("bitsandbytes.backends.cpu.ops", "gemm_4bit_forward")
 
 
 def _not_bitsandbytes_notice(record: object) -> bool:
     return _BITSANDBYTES_NOTICE[1] not in record.getMessage()  # type: ignore[attr-defined]
+
+
+def _hub_offline() -> None:
+    """Every model comes from a local path: keep the Hugging Face hub client offline (``HF_HUB_OFFLINE=1``, read
+    when huggingface_hub is first imported) unless the user set the variable, so that no library fetches at
+    run time (bitsandbytes asks the hub for a CPU kernel on import when the ``kernels`` package is present)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _quiet_library_notices() -> None:
@@ -290,6 +299,7 @@ _RESUME = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``surrogateshap`` console script."""
     from_shell = argv is None
+    _hub_offline()
     _quiet_library_notices()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,16 @@ from surrogateshap.report import load_attribution_document
 def test_help_runs_as_a_console_script():
     out = subprocess.run([sys.executable, "-m", "surrogateshap.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "estimate" in out.stdout
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "True"), ("0", "False")])
+def test_the_command_keeps_the_hub_client_offline_unless_told_otherwise(given, expected):
+    # a command's libraries import huggingface_hub after main() starts; it reads HF_HUB_OFFLINE on first import
+    code = ("from surrogateshap.cli import main; main([]); "
+            "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE)")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | ({"HF_HUB_OFFLINE": given} if given else {})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == expected
 
 
 def test_estimate_from_csv_recovers_the_game(tmp_path):
