@@ -121,6 +121,34 @@ def test_the_report_computes_fidelity_ceiling_lds_and_audit_from_the_files(t2i, 
     assert "retrain_loo" not in set(partial["lds"]["method"])
 
 
+def test_the_counterfactual_rows_compare_top_and_bottom_removals_with_the_proxy(t2i, tmp_path):
+    results, named, paths = _setting(tmp_path)
+    order = np.argsort(np.linspace(-1, 1, N))  # the quality weights: the top artists raise quality the most
+    removals = {"top": order[-4:], "bottom": order[:4]}
+    rows = []
+    for which, removed in removals.items():
+        mask = ~np.isin(np.arange(N), removed)
+        name = f"cf_surrogateshap_quality_{which}"
+        results["proxy_values"][name] = {"mask": _key(mask), **{v: {u: _proxy(mask, u, v) for u in UTILITIES}
+                                                                for v in ("soft", "shares")}}
+        results["counterfactual"].append({"coalition": name, "method": "surrogateshap", "budget": "64",
+                                          "utility": "quality", "which": which, "mask": mask.tolist(),
+                                          "removed": [IDS[i] for i in sorted(removed)]})
+        rows.append({"coalition": name, **dict(zip(IDS, mask.astype(int).tolist())),
+                     **{u: _truth(mask, u) for u in UTILITIES}, "train_seconds": 400.0, "generate_seconds": 20.0})
+    (tmp_path / "retrain_cf").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "retrain_cf" / "retrain.csv", index=False)
+    report = t2i.build_report(results, {**paths, "cf": tmp_path / "retrain_cf"})
+    full = np.ones(N, bool)
+    change = {w: _truth(~np.isin(np.arange(N), r), "quality") - _truth(full, "quality") for w, r in removals.items()}
+    cf = report["counterfactual"].set_index("which")
+    assert cf.loc["top", "retrain_change"] == pytest.approx(change["top"]) and change["top"] < 0 < change["bottom"]
+    assert cf.loc["bottom", "proxy_change"] == pytest.approx(0.9 * change["bottom"])  # the proxy is 0.9 x the truth
+    (row,) = report["counterfactual_order"].to_dict("records")
+    assert row["retrain"] == pytest.approx(change["top"] - change["bottom"]) and row["as_predicted"]
+    assert "quality: same sign 2 of 2, Spearman n/a" in report["markdown"]  # Spearman needs 3 removals
+
+
 def test_the_coalitions_are_datamodel_draws_and_the_shared_ones_hold_one_homonym(t2i, tmp_path):
     args = t2i.argparse.Namespace(out=tmp_path / "c.csv", shared_out=tmp_path / "s.csv", seed_out=tmp_path / "d.csv",
                                   cf_out=tmp_path / "cf.csv", loo_out=tmp_path / "loo.csv",
