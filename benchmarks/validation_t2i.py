@@ -298,12 +298,12 @@ def _fidelity_rows(names: Sequence[str], proxy: Mapping[str, Any], retrain: Mapp
     return out
 
 
-def counterfactual_order(cf_frame: pd.DataFrame) -> list[dict[str, Any]]:
+def counterfactual_order(cf_frame: pd.DataFrame) -> pd.DataFrame:
     """Per (method, utility) with both removals retrained: change after the top removal minus the bottom one.
 
     >>> frame = pd.DataFrame({"method": ["m", "m"], "utility": ["q", "q"], "which": ["top", "bottom"],
     ...                       "retrain_change": [-0.02, 0.05], "proxy_change": [-0.01, 0.05]})
-    >>> counterfactual_order(frame)[0]["as_predicted"]
+    >>> bool(counterfactual_order(frame).loc[0, "as_predicted"])
     True
     """
     rows = []
@@ -314,7 +314,7 @@ def counterfactual_order(cf_frame: pd.DataFrame) -> list[dict[str, Any]]:
             rows.append({"method": method, "utility": utility, "retrain": retrain,
                          "proxy": float(by.loc["top", "proxy_change"] - by.loc["bottom", "proxy_change"]),
                          "as_predicted": retrain < 0})
-    return rows
+    return pd.DataFrame(rows, columns=["method", "utility", "retrain", "proxy", "as_predicted"])
 
 
 def counterfactual_agreement(cf_frame: pd.DataFrame) -> str:
@@ -392,9 +392,9 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
 
     # --- the ground truth's own noise: a second training seed, and the proxy on the same coalitions
     by_mask = {proxy[k]["mask"]: proxy[k]["soft"] for k in holdout}
+    keys = [k for k in seed_rows if k in retrain and k in by_mask]
     ceiling_rows = []
     for u in utilities:
-        keys = [k for k in seed_rows if k in retrain and k in by_mask]
         seed0 = np.array([row_value(retrain[k], u) for k in keys])
         seed1 = np.array([row_value(seed_rows[k], u) for k in keys])
         values = np.array([by_mask[k][u] for k in keys])
@@ -473,7 +473,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
                              "proxy change"],
                             [[r["method"], r["utility"], r["which"], r["removed"], r["retrain_value"],
                               r["retrain_change"], r["proxy_change"]] for r in cf_rows])
-    order_rows = counterfactual_order(cf_frame)
+    order = counterfactual_order(cf_frame)
     lines += ["", "Top against bottom: the retrained (and proxy) change after removing the top 10% minus the change "
               "after removing the bottom 10%; the values predict it below 0 (removing the largest values lowers the "
               "utility more), whatever the utility's direction. Retrained coalitions (each removal once): "
@@ -481,7 +481,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
     lines += markdown_table(["method", "utility", "retrained top - bottom", "proxy top - bottom",
                              "retrained as predicted"],
                             [[r["method"], r["utility"], r["retrain"], r["proxy"], r["as_predicted"]]
-                             for r in order_rows])
+                             for r in order.to_dict("records")])
 
     # --- audit: the planted correlation
     roles = results.get("roles") or {}
@@ -546,8 +546,7 @@ def build_report(results: Mapping[str, Any], retrain_paths: Mapping[str, Path]) 
                              for r in cost_rows], digits=1)
     return {"full": pd.DataFrame(full_rows), "fidelity": fidelity, "ceiling": ceiling, "lds": lds_frame,
             "counterfactual": cf_frame,
-            "counterfactual_order": pd.DataFrame(order_rows, columns=["method", "utility", "retrain", "proxy",
-                                                                      "as_predicted"]),
+            "counterfactual_order": order,
             "audit": pd.DataFrame(audit_rows), "cost": cost,
             "markdown": "\n".join(lines) + "\n"}
 
